@@ -1,0 +1,152 @@
+// The Backend interface every device implements. ops.hpp validates arguments, allocates
+// outputs and handles autograd; a backend only computes. Contract for every virtual:
+// all tensors are on this backend's device, already validated; outputs are allocated by
+// the caller (contiguous unless stated); inputs may be strided unless stated.
+// Elementwise outputs (copy, fill, unary, binary, where) may also be strided views (in-place
+// ops write into them) but never overlap themselves or partially overlap an input.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tessera/device.hpp"
+#include "tessera/storage.hpp"
+#include "tessera/tensor.hpp"
+
+namespace tessera {
+
+enum class UnaryOp : int8_t {
+  Neg, Abs, Exp, Log, Log1p, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, Clamp,
+  // Backward helpers: out = f'(x) * a-tensor is expressed with binary ops; these compute
+  // derivative factors directly from x.
+  ReluGrad,     // x > 0 ? 1 : 0
+  GeluGrad,     // d/dx gelu(x) (erf form)
+  Sign,         // -1, 0, 1
+  Square,       // x*x
+  Reciprocal,   // 1/x
+  PowScalar,    // x^a
+};
+const char* unary_op_name(UnaryOp op);
+
+enum class BinaryOp : int8_t {
+  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr,
+};
+const char* binary_op_name(BinaryOp op);
+constexpr bool is_comparison(BinaryOp op) {
+  return op == BinaryOp::Eq || op == BinaryOp::Ne || op == BinaryOp::Lt || op == BinaryOp::Le ||
+         op == BinaryOp::Gt || op == BinaryOp::Ge || op == BinaryOp::LogicalAnd || op == BinaryOp::LogicalOr;
+}
+
+enum class ReduceOp : int8_t { Sum, Mean, Prod, Max, Min, ArgMax, ArgMin, Var, All, Any };
+const char* reduce_op_name(ReduceOp op);
+
+enum class RandomKind : int8_t { Uniform, Normal, RandInt };
+
+/// conv2d hyper-parameters (NCHW; weight [C_out, C_in/groups, kH, kW]).
+struct Conv2dParams {
+  int64_t stride[2] = {1, 1};
+  int64_t padding[2] = {0, 0};
+  int64_t dilation[2] = {1, 1};
+  int64_t groups = 1;
+};
+
+/// max/avg pool hyper-parameters (NCHW).
+struct Pool2dParams {
+  int64_t kernel[2] = {2, 2};
+  int64_t stride[2] = {2, 2};
+  int64_t padding[2] = {0, 0};
+  int64_t dilation[2] = {1, 1};
+  bool ceil_mode = false;
+  bool count_include_pad = true;  // avg only
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual DeviceType type() const = 0;
+  virtual const char* name() const = 0;
+  /// Whether tensors can be made on this backend's devices now.
+  virtual bool is_available() const = 0;
+  /// Why not, in one line ("" when available).
+  virtual std::string unavailable_reason() const = 0;
+  virtual int device_count() const = 0;
+
+  // ---- memory -------------------------------------------------------------------------
+  virtual std::shared_ptr<Storage> allocate(std::size_t nbytes, Device device) = 0;
+  /// Copies bytes between host memory and this backend's memory (either side may be CPU).
+  virtual void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
+                          std::size_t nbytes) = 0;
+  /// Waits for all queued work on device.
+  virtual void synchronize(Device device) = 0;
+
+  // ---- elementwise ----------------------------------------------------------------------
+  /// dst = src elementwise with dtype conversion; same shape, any strides, no overlap.
+  virtual void copy(const Tensor& src, const Tensor& dst) = 0;
+  /// Every element of dst (any strides) = value.
+  virtual void fill(const Tensor& dst, double value) = 0;
+  /// out = op(x); x and out same shape and dtype (out contiguous). a, b: Clamp's min/max
+  /// (use +-inf for none), PowScalar's exponent in a.
+  virtual void unary(UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) = 0;
+  /// out = op(a, b); a and b have out's shape (broadcast views with stride 0 allowed) and
+  /// the same dtype; out has that dtype, or bool for comparisons.
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  /// out = cond ? a : b; cond bool; all have out's shape (broadcast views allowed).
+  virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  /// Fills contiguous out: element i from Philox block (seed, offset + i).
+  /// Uniform [a, b); Normal mean a, std b; RandInt [a, b).
+  virtual void random(RandomKind kind, const Tensor& out, uint64_t seed, uint64_t offset, double a,
+                      double b) = 0;
+
+  // ---- reductions ---------------------------------------------------------------------
+  /// x contiguous [M, R]; reduces each row into out [M] (dtype chosen by ops.hpp);
+  /// indices [M] int64 for Max/Min (may be undefined) and ArgMax/ArgMin (the result).
+  /// Ties pick the first index; NaN wins max/min. Var uses `correction` (Bessel = 1).
+  virtual void reduce_rows(ReduceOp op, const Tensor& x, const Tensor& out, const Tensor& indices,
+                           double correction) = 0;
+  /// Softmax (or log-softmax) of each row of contiguous [M, N] into out [M, N].
+  virtual void softmax_rows(const Tensor& x, const Tensor& out, bool log) = 0;
+  /// grad_x from y = softmax(x) (or log-softmax) and grad_y; all contiguous [M, N].
+  virtual void softmax_rows_backward(const Tensor& y, const Tensor& grad_y, const Tensor& grad_x,
+                                     bool log) = 0;
+
+  // ---- linear algebra -----------------------------------------------------------------
+  /// out[b] = a[b] @ b_[b]: a [B, M, K], b_ [B, K, N] of one float dtype, any strides
+  /// (stride-0 batch for broadcasting, transposed views); out [B, M, N] contiguous.
+  virtual void bmm(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+
+  // ---- convolution, pooling, losses (training) ----------------------------------------
+  /// x [N, C_in, H, W], w [C_out, C_in/groups, kH, kW], bias [C_out] or undefined; all
+  /// contiguous; out [N, C_out, OH, OW].
+  virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias,
+                              const Conv2dParams& p, const Tensor& out) = 0;
+  /// Gradients for each of grad_x, grad_w, grad_b that is defined (overwritten, not added).
+  virtual void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& grad_out,
+                               const Conv2dParams& p, const Tensor& grad_x, const Tensor& grad_w,
+                               const Tensor& grad_b) = 0;
+  /// x [N, C, H, W] contiguous into out [N, C, OH, OW]. Returns what backward needs beyond
+  /// x and out (argmax indices on the CPU; may be undefined).
+  virtual Tensor max_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& out) = 0;
+  virtual void max_pool2d_backward(const Tensor& x, const Tensor& out, const Tensor& saved,
+                                   const Tensor& grad_out, const Pool2dParams& p,
+                                   const Tensor& grad_x) = 0;
+  virtual void avg_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& out) = 0;
+  virtual void avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p,
+                                   const Tensor& grad_x) = 0;
+  /// logp [N, C] contiguous, target [N] int64 (validated in range), out [N] = -logp[i, t_i].
+  virtual void nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out) = 0;
+  /// grad_logp [N, C] = 0 except grad_logp[i, t_i] = -grad_out[i].
+  virtual void nll_loss_backward(const Tensor& grad_out, const Tensor& target,
+                                 const Tensor& grad_logp) = 0;
+};
+
+/// The backend for a device type (CPU always; CUDA when built). Throws DeviceError with
+/// the reason when that backend is not built or not available.
+Backend& backend_for(DeviceType type);
+inline Backend& backend_for(Device d) { return backend_for(d.type); }
+/// Used by backends to register themselves at static-initialisation time.
+void register_backend(DeviceType type, Backend* backend);
+/// The registered backend or nullptr.
+Backend* find_backend(DeviceType type);
+
+}  // namespace tessera

@@ -1,0 +1,197 @@
+// Free functions on tensors. Each validates shapes, dtypes and devices (throwing a
+// tessera::Error subclass that names the op and the offending values), dispatches to the
+// backend of its inputs' device and records autograd history when an input requires grad.
+// Semantics follow PyTorch's functions of the same names unless stated.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "tessera/backend.hpp"
+#include "tessera/tensor.hpp"
+
+namespace tessera {
+
+// ---- elementwise unary (float dtypes; neg/abs also integer) --------------------------
+Tensor neg(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor log1p(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+/// 1 / sqrt(x).
+Tensor rsqrt(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+Tensor tanh(const Tensor& x);
+/// 1 / (1 + exp(-x)), computed without overflow.
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+/// x * Phi(x) with the exact erf form (Hendrycks & Gimpel 2016; PyTorch approximate='none').
+Tensor gelu(const Tensor& x);
+/// min(max(x, lo), hi); NaN stays NaN.
+Tensor clamp(const Tensor& x, double lo = -std::numeric_limits<double>::infinity(),
+             double hi = std::numeric_limits<double>::infinity());
+Tensor square(const Tensor& x);
+
+// ---- elementwise binary with broadcasting and type promotion -----------------------------
+/// a + alpha * b.
+Tensor add(const Tensor& a, const Tensor& b, double alpha = 1.0);
+Tensor sub(const Tensor& a, const Tensor& b, double alpha = 1.0);
+Tensor mul(const Tensor& a, const Tensor& b);
+/// True division: integer inputs give float32.
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, double exponent);
+/// Elementwise max/min; NaN propagates.
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+/// Comparisons give bool tensors.
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+/// cond ? a : b, all broadcast together; cond must be bool.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, double b);
+
+// Scalar overloads: the scalar does not raise a float tensor's dtype (PyTorch's rule);
+// an integer tensor with a non-integral scalar gives float32.
+Tensor add(const Tensor& a, double b);
+Tensor sub(const Tensor& a, double b);
+Tensor mul(const Tensor& a, double b);
+Tensor div(const Tensor& a, double b);
+Tensor maximum(const Tensor& a, double b);
+Tensor minimum(const Tensor& a, double b);
+Tensor eq(const Tensor& a, double b);
+Tensor ne(const Tensor& a, double b);
+Tensor lt(const Tensor& a, double b);
+Tensor le(const Tensor& a, double b);
+Tensor gt(const Tensor& a, double b);
+Tensor ge(const Tensor& a, double b);
+
+// In place: the result dtype must be the tensor's own (ValueError otherwise); refused
+// on a tensor that requires grad while grad mode is on, and when `a` overlaps `b`
+// partially.
+Tensor& add_(Tensor& a, const Tensor& b, double alpha = 1.0);
+Tensor& sub_(Tensor& a, const Tensor& b);
+Tensor& mul_(Tensor& a, const Tensor& b);
+Tensor& div_(Tensor& a, const Tensor& b);
+Tensor& add_(Tensor& a, double b);
+Tensor& mul_(Tensor& a, double b);
+Tensor& div_(Tensor& a, double b);
+Tensor& clamp_(Tensor& a, double lo, double hi);
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(double a, const Tensor& b);
+Tensor operator==(const Tensor& a, const Tensor& b);
+Tensor operator!=(const Tensor& a, const Tensor& b);
+Tensor operator<(const Tensor& a, const Tensor& b);
+Tensor operator<=(const Tensor& a, const Tensor& b);
+Tensor operator>(const Tensor& a, const Tensor& b);
+Tensor operator>=(const Tensor& a, const Tensor& b);
+Tensor& operator+=(Tensor& a, const Tensor& b);
+Tensor& operator-=(Tensor& a, const Tensor& b);
+Tensor& operator*=(Tensor& a, const Tensor& b);
+Tensor& operator/=(Tensor& a, const Tensor& b);
+Tensor& operator+=(Tensor& a, double b);
+Tensor& operator*=(Tensor& a, double b);
+
+// ---- reductions ----------------------------------------------------------------------
+// dims: which dims to reduce (negative allowed; empty = all). keepdim keeps them as size 1.
+// Float sums accumulate in float64 on the CPU, so 1e8 float32 ones sum to exactly 1e8.
+// Integer and bool sums give int64 (PyTorch).
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor prod(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+/// Variance with Bessel's correction by default (correction = 1); two-pass, so a constant
+/// input gives exactly 0 (Chan, Golub, LeVeque 1983).
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, double correction = 1.0,
+           bool keepdim = false);
+Tensor std(const Tensor& x, const std::vector<int64_t>& dims = {}, double correction = 1.0,
+           bool keepdim = false);
+/// Max/min of all elements (0-dim). NaN propagates. Throws ShapeError on an empty tensor.
+Tensor max(const Tensor& x);
+Tensor min(const Tensor& x);
+/// Values and indices (int64, first occurrence on ties) along dim.
+std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim = false);
+std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim = false);
+/// Index of the first max/min along dim (int64). Throws ShapeError on a 0-size dim.
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
+/// Index into the flattened tensor.
+Tensor argmax(const Tensor& x);
+Tensor argmin(const Tensor& x);
+/// Logical reductions (bool result); empty gives true / false.
+Tensor all(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor any(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+
+/// exp(x_i - max) / sum_j exp(x_j - max) along dim; stable for huge and -inf logits.
+Tensor softmax(const Tensor& x, int64_t dim);
+/// x_i - max - log(sum_j exp(x_j - max)) along dim: [1000, 0] gives [0, -1000].
+Tensor log_softmax(const Tensor& x, int64_t dim);
+
+// ---- linear algebra ------------------------------------------------------------------
+/// torch.matmul: 1-D x 1-D dot, 2-D x 2-D, batched with broadcast batch dims; 1-D operands
+/// are promoted and the added dim removed. Float dtypes. Throws ShapeError when inner
+/// sizes differ.
+Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor mm(const Tensor& a, const Tensor& b);
+/// a [B, M, K] @ b [B, K, N].
+Tensor bmm(const Tensor& a, const Tensor& b);
+
+// ---- shape ops with autograd (also as Tensor methods) ------------------------------------
+/// Concatenates along dim; all other sizes equal.
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+
+// ---- random -----------------------------------------------------------------------------
+/// Training: zeroes each element with probability p, scales the rest by 1/(1-p)
+/// (Srivastava et al. 2014, inverted dropout as PyTorch). Identity when !training or p==0.
+Tensor dropout(const Tensor& x, double p, bool training);
+
+// ---- neural-network functions (nn/functional) ------------------------------------------
+/// x [N, C_in, H, W], weight [C_out, C_in/groups, kH, kW], bias [C_out] or undefined.
+/// Output [N, C_out, OH, OW], OH = floor((H + 2p - d(k-1) - 1)/s) + 1 (PyTorch's Conv2d).
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              std::pair<int64_t, int64_t> stride = {1, 1}, std::pair<int64_t, int64_t> padding = {0, 0},
+              std::pair<int64_t, int64_t> dilation = {1, 1}, int64_t groups = 1);
+/// Max pooling (NaN propagates; the gradient of a tied window goes to its first max).
+/// stride defaults to kernel_size ({0,0} means "same as kernel").
+Tensor max_pool2d(const Tensor& x, std::pair<int64_t, int64_t> kernel_size,
+                  std::pair<int64_t, int64_t> stride = {0, 0}, std::pair<int64_t, int64_t> padding = {0, 0},
+                  std::pair<int64_t, int64_t> dilation = {1, 1}, bool ceil_mode = false);
+Tensor avg_pool2d(const Tensor& x, std::pair<int64_t, int64_t> kernel_size,
+                  std::pair<int64_t, int64_t> stride = {0, 0}, std::pair<int64_t, int64_t> padding = {0, 0},
+                  bool ceil_mode = false, bool count_include_pad = true);
+/// Average pooling to a fixed output size (PyTorch's start/end index rule).
+Tensor adaptive_avg_pool2d(const Tensor& x, std::pair<int64_t, int64_t> output_size);
+/// x [..., in] @ weight[out, in]^T + bias[out].
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+enum class Reduction { None, Mean, Sum };
+/// Negative log-likelihood: logp [N, C] (log-probabilities), target [N] int64 in [0, C).
+/// Throws IndexError for a target out of range.
+Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction reduction = Reduction::Mean);
+/// nll_loss(log_softmax(logits, 1), target): stable for huge logits ([[1e8, 1e8]], target 1
+/// gives ln 2).
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+}  // namespace tessera

@@ -1,0 +1,24 @@
+// Shapes and strides (64-bit), broadcasting and dim wrapping.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tessera {
+
+using Shape = std::vector<int64_t>;
+using Strides = std::vector<int64_t>;
+
+/// Product of sizes (1 for a 0-dim shape). Throws ValueError on overflow of int64.
+int64_t shape_numel(const Shape& shape);
+/// Row-major (C order) strides, in elements, for a contiguous tensor of this shape.
+Strides contiguous_strides(const Shape& shape);
+/// "[2, 3, 4]".
+std::string shape_str(const Shape& shape);
+/// Wraps a possibly negative dim into [0, ndim). Throws IndexError naming op if out of range.
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op = "dim");
+/// NumPy/PyTorch broadcast of two shapes: align right; sizes must match or one be 1.
+/// Throws ShapeError naming op and both shapes.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op = "broadcast");
+
+}  // namespace tessera

@@ -1,0 +1,223 @@
+// Tensor: shared storage + shape + strides + storage offset (all int64) + dtype, with
+// optional autograd metadata. Copying a Tensor copies a handle (like torch::Tensor);
+// clone() copies the data.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "tessera/device.hpp"
+#include "tessera/dtype.hpp"
+#include "tessera/error.hpp"
+#include "tessera/shape.hpp"
+#include "tessera/storage.hpp"
+
+namespace tessera {
+
+namespace autograd {
+struct AutogradMeta;
+struct Node;
+}  // namespace autograd
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  Shape sizes;
+  Strides strides;
+  int64_t offset = 0;  // in elements
+  DType dtype = DType::Float32;
+  std::shared_ptr<autograd::AutogradMeta> autograd;  // null when no grad is tracked
+};
+
+class Tensor {
+ public:
+  /// An undefined tensor (defined() == false), used for "no tensor" (e.g. no bias).
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  bool defined() const { return impl_ != nullptr; }
+
+  // ---- metadata ----------------------------------------------------------------
+  const Shape& shape() const { return impl().sizes; }
+  const Shape& sizes() const { return impl().sizes; }
+  const Strides& strides() const { return impl().strides; }
+  /// Size of dim (negative counts from the end). Throws IndexError.
+  int64_t size(int64_t dim) const;
+  int64_t stride(int64_t dim) const;
+  int64_t dim() const { return int64_t(impl().sizes.size()); }
+  int64_t ndim() const { return dim(); }
+  int64_t numel() const { return shape_numel(impl().sizes); }
+  int64_t storage_offset() const { return impl().offset; }
+  DType dtype() const { return impl().dtype; }
+  Device device() const { return impl().storage->device(); }
+  std::size_t itemsize() const { return tessera::itemsize(dtype()); }
+  std::size_t nbytes() const { return std::size_t(numel()) * itemsize(); }
+  bool is_contiguous() const;
+  bool is_cpu() const { return device().is_cpu(); }
+  bool is_cuda() const { return device().is_cuda(); }
+  const std::shared_ptr<Storage>& storage() const { return impl().storage; }
+  /// Address of element 0 (storage base + offset), on the tensor's device.
+  void* raw_data() const {
+    return static_cast<char*>(impl().storage->data()) + impl().offset * int64_t(itemsize());
+  }
+  /// Typed pointer to element 0 on the tensor's device. Throws DTypeError when T is not
+  /// the tensor's dtype.
+  template <typename T>
+  T* data_ptr() const {
+    TESSERA_CHECK(dtype_of_v<T> == dtype(), DTypeError, "data_ptr<", dtype_name(dtype_of_v<T>),
+                  ">: tensor has dtype ", dtype_name(dtype()));
+    return static_cast<T*>(raw_data());
+  }
+  /// The single value of a one-element tensor, converted to T (copies from the device).
+  /// Throws ShapeError when numel() != 1.
+  template <typename T>
+  T item() const;
+  TensorImpl& impl() const {
+    TESSERA_CHECK(impl_ != nullptr, ValueError, "operation on an undefined tensor");
+    return *impl_;
+  }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  bool is_same(const Tensor& o) const { return impl_ == o.impl_; }
+
+  // ---- views (share storage) ------------------------------------------------------
+  /// Same data, new shape; one dim may be -1. Throws ShapeError when numel differs or the
+  /// strides cannot express it without a copy (use reshape).
+  Tensor view(const Shape& shape) const;
+  /// view() when possible, else a contiguous copy.
+  Tensor reshape(const Shape& shape) const;
+  Tensor permute(const std::vector<int64_t>& dims) const;
+  Tensor transpose(int64_t dim0, int64_t dim1) const;
+  /// Transpose of a tensor with at most 2 dims.
+  Tensor t() const;
+  /// Elements [start, start+length) of dim.
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+  /// Python-style x[start:end:step] along dim (clamped like Python; step > 0).
+  Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
+  /// x[index] along dim, removing dim.
+  Tensor select(int64_t dim, int64_t index) const;
+  Tensor squeeze() const;
+  Tensor squeeze(int64_t dim) const;
+  Tensor unsqueeze(int64_t dim) const;
+  /// Broadcast view to shape (size-1 dims become stride 0; -1 keeps a size).
+  Tensor expand(const Shape& shape) const;
+  Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
+  Tensor operator[](int64_t index) const { return select(0, index); }
+
+  // ---- copies and conversion -------------------------------------------------------
+  /// This tensor if contiguous, else a contiguous copy.
+  Tensor contiguous() const;
+  Tensor clone() const;
+  Tensor to(DType dtype) const;
+  Tensor to(Device device) const;
+  Tensor to(Device device, DType dtype) const;
+  Tensor cpu() const { return to(Device::cpu()); }
+  /// Copies src into this tensor (broadcasting src, casting dtype, across devices).
+  /// Refuses (ValueError) when the two overlap partially in memory.
+  Tensor& copy_(const Tensor& src);
+  Tensor& fill_(double value);
+  Tensor& zero_() { return fill_(0.0); }
+
+  // ---- autograd ----------------------------------------------------------------------
+  bool requires_grad() const;
+  /// Marks a leaf as needing a gradient. Throws AutogradError on a non-leaf or integer dtype.
+  Tensor& requires_grad_(bool requires = true);
+  /// The accumulated gradient of a leaf (undefined until backward reaches it).
+  Tensor grad() const;
+  void set_grad(const Tensor& g) const;
+  bool is_leaf() const;
+  std::shared_ptr<autograd::Node> grad_fn() const;
+  /// Reverse-mode differentiation from this tensor: gradient defaults to 1 for a scalar.
+  /// Throws AutogradError when this tensor does not require grad or is not a scalar and
+  /// no gradient is given.
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
+  /// Same data, no autograd history.
+  Tensor detach() const;
+
+  // ---- methods mirroring ops.hpp ------------------------------------------------------
+  Tensor sum(const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
+  Tensor mean(const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
+  Tensor max() const;
+  Tensor min() const;
+  Tensor argmax(int64_t dim, bool keepdim = false) const;
+  Tensor argmin(int64_t dim, bool keepdim = false) const;
+  Tensor matmul(const Tensor& other) const;
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor relu() const;
+  Tensor sigmoid() const;
+  Tensor tanh() const;
+  Tensor abs() const;
+  Tensor sqrt() const;
+  Tensor pow(double exponent) const;
+  Tensor softmax(int64_t dim) const;
+  Tensor log_softmax(int64_t dim) const;
+  Tensor& add_(const Tensor& other, double alpha = 1.0);
+  Tensor& add_(double value);
+  Tensor& sub_(const Tensor& other);
+  Tensor& mul_(const Tensor& other);
+  Tensor& mul_(double value);
+  Tensor& div_(const Tensor& other);
+  Tensor& div_(double value);
+
+  /// PyTorch-style text: values (ellipsis beyond 1000 elements), dtype, device.
+  std::string str() const;
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// ---- factories (ops/factory.cpp) -----------------------------------------------------
+struct TensorOptions {
+  DType dtype = DType::Float32;
+  Device device = Device::cpu();
+  bool requires_grad = false;
+  TensorOptions() = default;
+  TensorOptions(DType d) : dtype(d) {}
+  TensorOptions(Device dev) : device(dev) {}
+  TensorOptions(DType d, Device dev) : dtype(d), device(dev) {}
+  TensorOptions& with_requires_grad(bool r = true) { requires_grad = r; return *this; }
+};
+
+/// Uninitialised contiguous tensor. Throws ValueError for negative sizes.
+Tensor empty(const Shape& shape, TensorOptions opts = {});
+Tensor zeros(const Shape& shape, TensorOptions opts = {});
+Tensor ones(const Shape& shape, TensorOptions opts = {});
+Tensor full(const Shape& shape, double value, TensorOptions opts = {});
+Tensor empty_like(const Tensor& t);
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, double value);
+/// [start, end) with step, as torch.arange; dtype defaults to int64 when all are integers.
+Tensor arange(double start, double end, double step = 1.0, TensorOptions opts = {DType::Int64});
+Tensor arange(double end, TensorOptions opts = {DType::Int64});
+/// Copies values into a new CPU tensor of shape (numel must match) and moves it to opts.device.
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptions opts);
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape) {
+  return from_vector(values, shape, TensorOptions(dtype_of_v<T>));
+}
+template <typename T>
+Tensor from_vector(const std::vector<T>& values) {
+  return from_vector(values, Shape{int64_t(values.size())});
+}
+/// A 0-dim tensor holding value.
+Tensor scalar_tensor(double value, TensorOptions opts = {});
+/// Wraps memory the caller owns (no copy). Lifetime: data must outlive every tensor and
+/// view made from the result; Tessera never frees it. Strides default to contiguous.
+Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device = Device::cpu(),
+                 const Strides& strides = {});
+/// Uniform in [0, 1), from the default generator (Philox; same values on every device).
+Tensor rand(const Shape& shape, TensorOptions opts = {});
+/// Standard normal (Box-Muller on Philox output).
+Tensor randn(const Shape& shape, TensorOptions opts = {});
+/// Integers uniform in [low, high); dtype defaults to int64.
+Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts = {DType::Int64});
+/// Uniform in [low, high).
+Tensor uniform(const Shape& shape, double low, double high, TensorOptions opts = {});
+
+}  // namespace tessera

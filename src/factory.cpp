@@ -1,0 +1,141 @@
+// Tensor factories.
+#include <cmath>
+#include <cstring>
+
+#include "tessera/autograd/autograd.hpp"
+#include "tessera/backend.hpp"
+#include "tessera/random.hpp"
+#include "tessera/tensor.hpp"
+
+namespace tessera {
+
+namespace {
+Tensor finish(Tensor t, const TensorOptions& opts) {
+  if (opts.requires_grad) t.requires_grad_(true);
+  return t;
+}
+}  // namespace
+
+Tensor empty(const Shape& shape, TensorOptions opts) {
+  for (int64_t s : shape)
+    TESSERA_CHECK(s >= 0, ValueError, "empty: negative size in shape ", shape_str(shape));
+  int64_t n = shape_numel(shape);
+  std::size_t bytes = 0;
+  TESSERA_CHECK(!__builtin_mul_overflow(std::size_t(n), itemsize(opts.dtype), &bytes), ValueError,
+                "empty: shape ", shape_str(shape), " of ", dtype_name(opts.dtype), " overflows the byte count");
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = Storage::allocate(bytes, opts.device);
+  impl->sizes = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = opts.dtype;
+  return finish(Tensor(std::move(impl)), opts);
+}
+
+Tensor full(const Shape& shape, double value, TensorOptions opts) {
+  bool rg = opts.requires_grad;
+  opts.requires_grad = false;
+  Tensor t = empty(shape, opts);
+  t.fill_(value);
+  if (rg) t.requires_grad_(true);
+  return t;
+}
+Tensor zeros(const Shape& shape, TensorOptions opts) { return full(shape, 0.0, opts); }
+Tensor ones(const Shape& shape, TensorOptions opts) { return full(shape, 1.0, opts); }
+Tensor empty_like(const Tensor& t) { return empty(t.shape(), TensorOptions(t.dtype(), t.device())); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), TensorOptions(t.dtype(), t.device())); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), TensorOptions(t.dtype(), t.device())); }
+Tensor full_like(const Tensor& t, double v) { return full(t.shape(), v, TensorOptions(t.dtype(), t.device())); }
+Tensor scalar_tensor(double value, TensorOptions opts) { return full({}, value, opts); }
+
+Tensor arange(double start, double end, double step, TensorOptions opts) {
+  TESSERA_CHECK(step != 0 && std::isfinite(step), ValueError, "arange: step must be finite and non-zero, got ", step);
+  TESSERA_CHECK(std::isfinite(start) && std::isfinite(end), ValueError, "arange: start and end must be finite");
+  TESSERA_CHECK((end - start) / step >= 0 || start == end, ValueError, "arange: step ", step,
+                " has the wrong sign for [", start, ", ", end, ")");
+  int64_t n = int64_t(std::ceil((end - start) / step));
+  if (n < 0) n = 0;
+  Tensor t = empty({n}, TensorOptions(DType::Float64));
+  double* p = t.data_ptr<double>();
+  for (int64_t i = 0; i < n; ++i) p[i] = start + double(i) * step;
+  Tensor out = t.to(opts.device, opts.dtype);
+  return finish(out, opts);
+}
+Tensor arange(double end, TensorOptions opts) { return arange(0, end, 1, opts); }
+
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptions opts) {
+  TESSERA_CHECK(shape_numel(shape) == int64_t(values.size()), ShapeError, "from_vector: ", values.size(),
+                " values do not fill shape ", shape_str(shape), " (", shape_numel(shape), " elements)");
+  Tensor t = empty(shape, TensorOptions(dtype_of_v<T>));
+  if constexpr (std::is_same_v<T, bool>) {
+    bool* p = t.data_ptr<bool>();
+    for (size_t i = 0; i < values.size(); ++i) p[i] = values[i];
+  } else {
+    if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(T));
+  }
+  bool rg = opts.requires_grad;
+  Tensor out = t.to(opts.device, opts.dtype);
+  if (rg) out.requires_grad_(true);
+  return out;
+}
+template Tensor from_vector(const std::vector<bool>&, const Shape&, TensorOptions);
+template Tensor from_vector(const std::vector<uint8_t>&, const Shape&, TensorOptions);
+template Tensor from_vector(const std::vector<int32_t>&, const Shape&, TensorOptions);
+template Tensor from_vector(const std::vector<int64_t>&, const Shape&, TensorOptions);
+template Tensor from_vector(const std::vector<float>&, const Shape&, TensorOptions);
+template Tensor from_vector(const std::vector<double>&, const Shape&, TensorOptions);
+
+Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device, const Strides& strides) {
+  TESSERA_CHECK(data != nullptr || shape_numel(shape) == 0, ValueError, "from_blob: null data pointer for shape ",
+                shape_str(shape));
+  TESSERA_CHECK(strides.empty() || strides.size() == shape.size(), ShapeError, "from_blob: ", strides.size(),
+                " strides for shape ", shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  Strides st = strides.empty() ? contiguous_strides(shape) : strides;
+  int64_t extent = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    TESSERA_CHECK(st[i] >= 0, ValueError, "from_blob: negative stride in ", shape_str(st));
+    if (shape[i] > 0) extent += (shape[i] - 1) * st[i];
+  }
+  if (shape_numel(shape) == 0) extent = 0;
+  impl->storage = std::make_shared<Storage>(data, std::size_t(extent) * itemsize(dtype), device, nullptr);
+  impl->sizes = shape;
+  impl->strides = st;
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+namespace {
+Tensor random_tensor(RandomKind kind, const Shape& shape, double a, double b, TensorOptions opts, const char* op) {
+  bool rg = opts.requires_grad;
+  opts.requires_grad = false;
+  Tensor t = empty(shape, opts);
+  Generator& g = default_generator();
+  uint64_t offset = g.advance(uint64_t(t.numel()));
+  if (t.numel() > 0) backend_for(t.device()).random(kind, t, g.seed(), offset, a, b);
+  (void)op;
+  if (rg) t.requires_grad_(true);
+  return t;
+}
+}  // namespace
+
+Tensor rand(const Shape& shape, TensorOptions opts) {
+  TESSERA_CHECK(is_floating_point(opts.dtype), DTypeError, "rand: expects a float dtype, got ", dtype_name(opts.dtype));
+  return random_tensor(RandomKind::Uniform, shape, 0.0, 1.0, opts, "rand");
+}
+Tensor uniform(const Shape& shape, double low, double high, TensorOptions opts) {
+  TESSERA_CHECK(is_floating_point(opts.dtype), DTypeError, "uniform: expects a float dtype, got ",
+                dtype_name(opts.dtype));
+  TESSERA_CHECK(low <= high, ValueError, "uniform: low ", low, " > high ", high);
+  return random_tensor(RandomKind::Uniform, shape, low, high, opts, "uniform");
+}
+Tensor randn(const Shape& shape, TensorOptions opts) {
+  TESSERA_CHECK(is_floating_point(opts.dtype), DTypeError, "randn: expects a float dtype, got ", dtype_name(opts.dtype));
+  return random_tensor(RandomKind::Normal, shape, 0.0, 1.0, opts, "randn");
+}
+Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts) {
+  TESSERA_CHECK(low < high, ValueError, "randint: low ", low, " must be < high ", high);
+  return random_tensor(RandomKind::RandInt, shape, double(low), double(high), opts, "randint");
+}
+
+}  // namespace tessera
