@@ -1,0 +1,109 @@
+// DataLoader: batches of an MnistDataset as normalised float tensors, optionally shuffled
+// with a seed, as torch.utils.data.DataLoader with a seeded RandomSampler does it.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <vector>
+
+#include "tessera/data/mnist.hpp"
+#include "tessera/device.hpp"
+#include "tessera/tensor.hpp"
+
+namespace tessera::data {
+
+/// One batch: data float32 [B, 1, rows, cols], target int64 [B], both on the loader's device.
+struct Batch {
+  Tensor data;
+  Tensor target;
+};
+
+struct DataLoaderOptions {
+  /// Examples per batch (> 0). The last batch is smaller unless drop_last.
+  int64_t batch_size = 64;
+  /// Visit the examples in a new pseudo-random order every epoch.
+  bool shuffle = false;
+  /// The order of epoch e depends only on (seed, e) and N: the same on every platform.
+  uint64_t seed = 0;
+  /// Drop the last batch when it has fewer than batch_size examples.
+  bool drop_last = false;
+  /// Normalisation: x = (pixel / 255 - mean) / std, computed in float32 in the order of
+  /// torchvision's ToTensor + Normalize (so batches equal PyTorch's bit for bit).
+  /// MNIST: mean 0.1307, std 0.3081; Fashion-MNIST: mean 0.2860, std 0.3530.
+  float mean = 0.f;
+  float std = 1.f;
+  /// Device the batches are moved to.
+  Device device = Device::cpu();
+};
+
+/// Iterates over the batches of a dataset; use with range-for:
+///   for (const Batch& b : loader) { ... }
+/// Each begin() starts an epoch: it takes the order of the current epoch number and then
+/// advances the epoch number, so consecutive loops see different orders (when shuffling);
+/// set_epoch() chooses the epoch number of the next loop, for resuming and reproducing.
+class DataLoader {
+ public:
+  /// Throws ValueError when batch_size <= 0 or std is zero or not finite, or mean is not finite.
+  DataLoader(const MnistDataset& dataset, DataLoaderOptions opts);
+
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = Batch;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const Batch*;
+    using reference = const Batch&;
+
+    iterator() = default;
+    /// The batch at this position, assembled on first access.
+    const Batch& operator*() const;
+    const Batch* operator->() const { return &**this; }
+    iterator& operator++();
+    /// Position in the epoch (0-based batch number).
+    int64_t index() const { return index_; }
+    friend bool operator==(const iterator& a, const iterator& b) { return a.index_ == b.index_; }
+    friend bool operator!=(const iterator& a, const iterator& b) { return a.index_ != b.index_; }
+
+   private:
+    friend class DataLoader;
+    iterator(const DataLoader* loader, std::shared_ptr<const std::vector<int64_t>> order, int64_t index)
+        : loader_(loader), order_(std::move(order)), index_(index) {}
+    const DataLoader* loader_ = nullptr;
+    std::shared_ptr<const std::vector<int64_t>> order_;
+    int64_t index_ = 0;
+    mutable Batch batch_;
+    mutable bool ready_ = false;
+  };
+
+  /// Starts an epoch (see the class comment).
+  iterator begin();
+  iterator end() const;
+
+  /// Batches per epoch: ceil(N / batch_size), or floor(N / batch_size) with drop_last.
+  int64_t num_batches() const;
+  /// Examples per epoch (N, or num_batches() * batch_size with drop_last).
+  int64_t num_examples() const;
+  /// The epoch number the next begin() uses.
+  uint64_t epoch() const { return epoch_; }
+  void set_epoch(uint64_t epoch) { epoch_ = epoch; }
+  /// The dataset indices in the order epoch `epoch` visits them (all N of them, including
+  /// those a drop_last would skip): 0..N-1 without shuffle, else a Fisher-Yates shuffle
+  /// driven by Philox4x32-10 keyed by the seed, with counters (draw, epoch).
+  std::vector<int64_t> order(uint64_t epoch) const;
+  /// The batch of the given dataset indices (each in [0, N); IndexError otherwise).
+  Batch collate(const int64_t* indices, int64_t count) const;
+  Batch collate(const std::vector<int64_t>& indices) const {
+    return collate(indices.data(), int64_t(indices.size()));
+  }
+
+  const MnistDataset& dataset() const { return dataset_; }
+  const DataLoaderOptions& options() const { return opts_; }
+
+ private:
+  MnistDataset dataset_;
+  DataLoaderOptions opts_;
+  uint64_t epoch_ = 0;
+};
+
+}  // namespace tessera::data
