@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Tessera needs to build, test and train (see DESIGN.md).
+# Does nothing when they are all present. Runs apt-get as root, or through sudo.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libeigen3-dev libomp-dev zlib1g-dev nlohmann-json3-dev
+  catch2 libbenchmark-dev
+  dataset-fashion-mnist
+  python3
+)
+# Optional extras, installed when asked: libtorch (CPU peer for side-by-side numbers), gnuplot.
+if [[ "${TESSERA_WITH_PEERS:-0}" == "1" ]]; then
+  packages+=(libtorch-dev gnuplot-nox)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

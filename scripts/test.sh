@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds Tessera and runs the whole test suite (README's test command).
+#   scripts/test.sh            Release build in build/, then ctest
+#   TESSERA_SANITIZE=1 scripts/test.sh   also an ASan+UBSan build of the unit tests in build-asan/
+# The CUDA backend is compiled when the CUDA toolkit is found (TESSERA_CUDA=AUTO); its GPU
+# tests are reported as skipped by CTest when no GPU is usable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=$(nproc)
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_CUDA="${TESSERA_CUDA:-AUTO}"
+cmake --build build -j"$jobs"
+ctest --test-dir build -j"$jobs" --output-on-failure --timeout 600
+
+if [[ "${TESSERA_SANITIZE:-0}" == "1" ]]; then
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_CUDA=OFF -DTESSERA_SANITIZE=ON \
+    -DTESSERA_BUILD_BENCHMARKS=OFF -DTESSERA_BUILD_EXAMPLES=OFF
+  cmake --build build-asan -j"$jobs" --target tessera_tests
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan -j"$jobs" --output-on-failure -R '^unit:' --timeout 900
+fi
