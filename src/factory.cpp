@@ -61,6 +61,12 @@ Tensor arange(double start, double end, double step, TensorOptions opts) {
   return finish(out, opts);
 }
 Tensor arange(double end, TensorOptions opts) { return arange(0, end, 1, opts); }
+Tensor arange(double start, double end, double step) {
+  auto integral = [](double v) { return std::isfinite(v) && v == std::floor(v); };
+  DType dt = integral(start) && integral(end) && integral(step) ? DType::Int64 : DType::Float32;
+  return arange(start, end, step, TensorOptions(dt));
+}
+Tensor arange(double end) { return arange(0, end, 1); }
 
 template <typename T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptions opts) {

@@ -83,11 +83,23 @@ Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
 }
 
 // Scalar as a 0-dim tensor whose dtype does not raise t's (PyTorch's wrapped-number rule).
+// A bool tensor with an integral scalar computes in int64; an integer tensor keeps its dtype
+// for integral scalars that fit it; a fractional, non-finite or out-of-range scalar makes the
+// op compute in float32 (as PyTorch does for a Python float), never an undefined cast.
 Tensor wrap_scalar(const Tensor& t, double v) {
   check_defined(t, "scalar op");
   DType dt = t.dtype();
-  if (!is_floating_point(dt) && v != std::floor(v)) dt = DType::Float32;
-  if (dt == DType::Bool && v != 0 && v != 1) dt = DType::Int64;
+  const bool integral = std::isfinite(v) && v == std::floor(v);
+  if (!is_floating_point(dt)) {
+    if (!integral) {
+      dt = DType::Float32;
+    } else {
+      if (dt == DType::Bool) dt = DType::Int64;
+      double lo = dt == DType::UInt8 ? 0.0 : dt == DType::Int32 ? -2147483648.0 : -9223372036854775808.0;
+      double hi = dt == DType::UInt8 ? 255.0 : dt == DType::Int32 ? 2147483647.0 : 9223372036854775807.0;
+      if (!(v >= lo && v < hi + 1)) dt = DType::Float32;
+    }
+  }
   return scalar_tensor(v, TensorOptions(dt, t.device()));
 }
 

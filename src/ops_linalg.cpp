@@ -64,14 +64,22 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     // [..., M, K] @ [K, N]: fold the batch into M for one GEMM.
     Tensor bb = b.dim() == 1 ? b.unsqueeze(1) : b;
     Shape out_shape(a.shape().begin(), a.shape().end() - 1);
+    const int64_t rows = shape_numel(out_shape);
     if (b.dim() == 2) out_shape.push_back(b.size(1));
-    return mm(a.reshape({-1, k_a}), bb).reshape(out_shape);
+    return mm(a.reshape({rows, k_a}), bb).reshape(out_shape);
   }
   // General batched case with broadcast batch dims.
   Tensor aa = a.dim() == 1 ? a.unsqueeze(0) : a;
   Tensor bb = b.dim() == 1 ? b.unsqueeze(1) : b;
   Shape ba(aa.shape().begin(), aa.shape().end() - 2), bbs(bb.shape().begin(), bb.shape().end() - 2);
-  Shape batch = broadcast_shapes(ba, bbs, "matmul");
+  Shape batch;
+  try {
+    batch = broadcast_shapes(ba, bbs, "matmul");
+  } catch (const ShapeError&) {
+    throw ShapeError("matmul: shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()) +
+                     " have batch dims " + shape_str(ba) + " and " + shape_str(bbs) +
+                     " that cannot be broadcast (sizes must match or one be 1)");
+  }
   const int64_t M = aa.size(-2), N = bb.size(-1);
   Shape ea = batch, eb = batch;
   ea.push_back(M); ea.push_back(k_a);

@@ -2,6 +2,7 @@
 #include <array>
 
 #include "tessera/backend.hpp"
+#include "tessera/cuda.hpp"
 #include "tessera/random.hpp"
 
 namespace tessera {
@@ -28,9 +29,8 @@ Backend* find_backend(DeviceType type) {
 Backend& backend_for(DeviceType type) {
   Backend* b = find_backend(type);
   if (!b) {
-    throw DeviceError(std::string("device ") + (type == DeviceType::CUDA ? "cuda" : "cpu") +
-                      ": this build of Tessera has no backend for it (built with TESSERA_CUDA=OFF "
-                      "or without the CUDA toolkit)");
+    // Only CUDA can be missing; cuda::unavailable_reason() says why (the same text tessera-env shows).
+    throw DeviceError("device cuda is not available: " + cuda::unavailable_reason());
   }
   if (!b->is_available()) {
     throw DeviceError(std::string("device ") + b->name() + " is not available: " + b->unavailable_reason());

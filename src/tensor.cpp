@@ -88,8 +88,16 @@ Shape infer_shape(const char* op, const Shape& shape, int64_t numel, const Shape
 
 }  // namespace
 
-int64_t Tensor::size(int64_t d) const { return shape()[size_t(wrap_dim(d, dim(), "size"))]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[size_t(wrap_dim(d, dim(), "stride"))]; }
+namespace {
+// Dim argument of an op that needs at least one dim (a 0-dim tensor has none to index).
+int64_t wrap_real_dim(int64_t d, int64_t ndim, const char* op) {
+  TESSERA_CHECK(ndim > 0, IndexError, op, ": dim ", d, " given for a 0-dim tensor, which has no dims");
+  return wrap_dim(d, ndim, op);
+}
+}  // namespace
+
+int64_t Tensor::size(int64_t d) const { return shape()[size_t(wrap_real_dim(d, dim(), "size"))]; }
+int64_t Tensor::stride(int64_t d) const { return strides()[size_t(wrap_real_dim(d, dim(), "stride"))]; }
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
@@ -155,7 +163,7 @@ Tensor Tensor::t() const {
 }
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
-  d = wrap_dim(d, dim(), "slice");
+  d = wrap_real_dim(d, dim(), "slice");
   TESSERA_CHECK(step > 0, ValueError, "slice: step must be positive, got ", step);
   int64_t n = shape()[size_t(d)];
   if (start < 0) start += n;
@@ -182,7 +190,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
-  d = wrap_dim(d, dim(), "narrow");
+  d = wrap_real_dim(d, dim(), "narrow");
   int64_t n = shape()[size_t(d)];
   if (start < 0) start += n;
   TESSERA_CHECK(start >= 0 && length >= 0 && start + length <= n, IndexError, "narrow: start ", start, " length ",
@@ -191,7 +199,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
-  d = wrap_dim(d, dim(), "select");
+  d = wrap_real_dim(d, dim(), "select");
   int64_t n = shape()[size_t(d)];
   TESSERA_CHECK(index >= -n && index < n, IndexError, "select: index ", index, " out of range for dim ", d,
                 " of size ", n, " (shape ", shape_str(shape()), ")");
@@ -256,6 +264,8 @@ Tensor Tensor::expand(const Shape& new_shape) const {
       st[i] = 0;
     } else {
       int64_t s = shape()[i - lead];
+      TESSERA_CHECK(new_shape[i] >= -1, ShapeError, "expand: invalid size ", new_shape[i], " in ",
+                    shape_str(new_shape), " (sizes are >= 0, or -1 to keep a dim)");
       int64_t want = new_shape[i] == -1 ? s : new_shape[i];
       TESSERA_CHECK(s == want || s == 1, ShapeError, "expand: cannot expand shape ", shape_str(shape()), " to ",
                     shape_str(new_shape), " (dim ", i, ": ", s, " is not 1)");
@@ -312,9 +322,8 @@ Tensor Tensor::to(Device dev, DType dt) const {
     NoGradGuard ng;
     out.copy_(*this);
   }
-  if (autograd::any_requires_grad({this})) {
-    TESSERA_CHECK(is_floating_point(dt), AutogradError, "to(", dtype_name(dt), "): cannot keep the gradient of a ",
-                  dtype_name(dtype()), " tensor through a cast to a non-float dtype");
+  // A cast to an integer dtype ends the history (as PyTorch: integers carry no gradient).
+  if (is_floating_point(dt) && autograd::any_requires_grad({this})) {
     DType src_dt = dtype();
     Device src_dev = device();
     autograd::record(out, "ToBackward", {*this}, [src_dt, src_dev](const Tensor& g) {
@@ -377,6 +386,12 @@ Tensor& Tensor::copy_(const Tensor& src_in) {
 Tensor& Tensor::fill_(double value) {
   TESSERA_CHECK(!(autograd::grad_mode_enabled() && requires_grad()), AutogradError,
                 "fill_: tensor requires grad; fill it under NoGradGuard");
+  if (!is_floating_point(dtype()) && dtype() != DType::Bool) {
+    double lo = dtype() == DType::UInt8 ? 0.0 : dtype() == DType::Int32 ? -2147483648.0 : -9223372036854775808.0;
+    double hi = dtype() == DType::UInt8 ? 255.0 : dtype() == DType::Int32 ? 2147483647.0 : 9223372036854775807.0;
+    TESSERA_CHECK(std::isfinite(value) && value >= lo && value < hi + 1, ValueError, "fill_: value ", value,
+                  " does not fit dtype ", dtype_name(dtype()));
+  }
   if (numel() > 0) backend_for(device()).fill(*this, value);
   return *this;
 }
@@ -384,7 +399,7 @@ Tensor& Tensor::fill_(double value) {
 template <typename T>
 T Tensor::item() const {
   TESSERA_CHECK(numel() == 1, ShapeError, "item: expects a tensor with one element, got shape ", shape_str(shape()));
-  Tensor c = to(Device::cpu(), dtype_of_v<T>).contiguous();
+  Tensor c = detach().to(Device::cpu(), dtype_of_v<T>).contiguous();
   return *static_cast<const T*>(c.raw_data());
 }
 template bool Tensor::item<bool>() const;

@@ -76,7 +76,7 @@ Tensor le(const Tensor& a, double b);
 Tensor gt(const Tensor& a, double b);
 Tensor ge(const Tensor& a, double b);
 
-// In place: the result dtype must be the tensor's own (ValueError otherwise); refused
+// In place: the result dtype must be the tensor's own (DTypeError otherwise); refused
 // on a tensor that requires grad while grad mode is on, and when `a` overlaps `b`
 // partially.
 Tensor& add_(Tensor& a, const Tensor& b, double alpha = 1.0);

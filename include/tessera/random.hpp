@@ -46,12 +46,8 @@ TESSERA_HOST_DEVICE inline double uint2_to_unit_double(uint32_t a, uint32_t b) {
   return double(x) * (1.0 / 9007199254740992.0);
 }
 
-/// Element i of a stream uses block i/4 word i%4 (for floats), so one draw of n elements
-/// consumes ceil(n/4) counters; generators advance offset by that.
-TESSERA_HOST_DEVICE inline uint32_t philox_word(uint64_t seed, uint64_t offset, uint64_t i) {
-  Philox4x32 b = philox_block(seed, offset, i >> 2);
-  return b.v[i & 3];
-}
+// Element i of a draw uses block (seed, offset + i): one counter per element, so a draw of
+// n elements advances the generator's offset by n (see Backend::random for the formulas).
 
 /// The default generator: a seed and an offset that advances with every draw.
 class Generator {

@@ -191,9 +191,13 @@ Tensor empty_like(const Tensor& t);
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 Tensor full_like(const Tensor& t, double value);
-/// [start, end) with step, as torch.arange; dtype defaults to int64 when all are integers.
-Tensor arange(double start, double end, double step = 1.0, TensorOptions opts = {DType::Int64});
-Tensor arange(double end, TensorOptions opts = {DType::Int64});
+/// [start, end) with step, as torch.arange: int64 when start, end and step are all
+/// integers, else float32. Throws ValueError for step 0 or of the wrong sign.
+Tensor arange(double start, double end, double step = 1.0);
+/// The same with an explicit dtype and device.
+Tensor arange(double start, double end, double step, TensorOptions opts);
+Tensor arange(double end);
+Tensor arange(double end, TensorOptions opts);
 /// Copies values into a new CPU tensor of shape (numel must match) and moves it to opts.device.
 template <typename T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptions opts);

@@ -197,9 +197,16 @@ struct BinaryFn;
     using out_t = OUT;                                           \
     static inline out_t apply(T x, T y) { return EXPR; }        \
   };
-TESSERA_BINARY_FN(Add, T, T(x + y))
-TESSERA_BINARY_FN(Sub, T, T(x - y))
-TESSERA_BINARY_FN(Mul, T, T(x * y))
+// Integer add/sub/mul wrap around (two's complement, as PyTorch) without signed overflow.
+template <typename T, bool = std::is_integral_v<T> && !std::is_same_v<T, bool>>
+struct Wrap { using type = T; };
+template <typename T>
+struct Wrap<T, true> { using type = std::make_unsigned_t<T>; };
+template <typename T>
+using wrap_t = typename Wrap<T>::type;
+TESSERA_BINARY_FN(Add, T, T(wrap_t<T>(x) + wrap_t<T>(y)))
+TESSERA_BINARY_FN(Sub, T, T(wrap_t<T>(x) - wrap_t<T>(y)))
+TESSERA_BINARY_FN(Mul, T, T(wrap_t<T>(x) * wrap_t<T>(y)))
 TESSERA_BINARY_FN(Eq, bool, x == y)
 TESSERA_BINARY_FN(Ne, bool, x != y)
 TESSERA_BINARY_FN(Lt, bool, x < y)
@@ -309,8 +316,14 @@ void CpuBackend::random(RandomKind kind, const Tensor& out, uint64_t seed, uint6
         Philox4x32 r = philox_block(seed, offset, uint64_t(i));
         switch (kind) {
           case RandomKind::Uniform:
-            if constexpr (std::is_same_v<T, float>) p[i] = float(a) + float(b - a) * uint_to_unit_float(r.v[0]);
-            else p[i] = T(a + (b - a) * uint2_to_unit_double(r.v[0], r.v[1]));
+            // Rounding can reach b itself: keep the interval half-open.
+            if constexpr (std::is_same_v<T, float>) {
+              float v = float(a) + float(b - a) * uint_to_unit_float(r.v[0]);
+              p[i] = (v >= float(b) && b > a) ? std::nextafter(float(b), float(a)) : v;
+            } else {
+              double v = a + (b - a) * uint2_to_unit_double(r.v[0], r.v[1]);
+              p[i] = T((v >= b && b > a) ? std::nextafter(b, a) : v);
+            }
             break;
           case RandomKind::Normal: {
             double u1 = uint2_to_unit_double(r.v[0], r.v[1]), u2 = uint2_to_unit_double(r.v[2], r.v[3]);

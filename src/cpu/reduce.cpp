@@ -135,11 +135,15 @@ void CpuBackend::reduce_rows(ReduceOp op, const Tensor& x, const Tensor& out, co
           T* vp = static_cast<T*>(out.raw_data());
           rows([&](int64_t m) {
             const T* r = xp + m * R;
-            // Two passes (mean, then centred squares): exact 0 for a constant row.
-            const double mean = R ? row_sum(r, R, split_rows) / double(R) : 0.0;
+            // Two passes over data shifted by the row's first element (mean, then centred
+            // squares): a constant row gives exactly 0 (Chan, Golub & LeVeque 1983).
+            const double shift = R ? double(r[0]) : 0.0;
+            double s1 = 0;
+            for (int64_t i = 0; i < R; ++i) s1 += double(r[i]) - shift;
+            const double mean = R ? s1 / double(R) : 0.0;
             double ss = 0;
             for (int64_t i = 0; i < R; ++i) {
-              double d = double(r[i]) - mean;
+              double d = (double(r[i]) - shift) - mean;
               ss += d * d;
             }
             const double denom = double(R) - correction;
