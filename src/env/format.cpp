@@ -1,0 +1,252 @@
+// The env report as text (for people) and JSON (for scripts), and its one-line summary.
+#include "tessera/env/report.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <sstream>
+
+namespace tessera::env {
+
+namespace {
+
+std::string gib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+std::string pad(const std::string& s, size_t width) {
+  return s.size() >= width ? s + " " : s + std::string(width - s.size(), ' ');
+}
+
+std::string file_name(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+/// "path" or "path -> versioned-file" when the link resolves to another file name.
+std::string location(const Library& lib) {
+  if (lib.path.empty()) return "";
+  std::string s = lib.path;
+  if (!lib.resolved_path.empty() && file_name(lib.resolved_path) != file_name(lib.path))
+    s += " -> " + file_name(lib.resolved_path);
+  return s;
+}
+
+std::string compiled_str(const BuildInfo& b, const Version& v) {
+  if (!b.with_cuda) return "-";
+  return v.known() ? v.str() : "?";
+}
+
+std::string cc_str(const Gpu& g) { return std::to_string(g.cc_major) + "." + std::to_string(g.cc_minor); }
+
+struct Counts {
+  int ok = 0, warn = 0, fail = 0;
+};
+
+Counts count(const std::vector<Check>& checks) {
+  Counts c;
+  for (const auto& k : checks) {
+    if (k.status == Status::OK) ++c.ok;
+    else if (k.status == Status::WARN) ++c.warn;
+    else ++c.fail;
+  }
+  return c;
+}
+
+nlohmann::ordered_json version_json(const Version& v) {
+  return v.known() ? nlohmann::ordered_json(v.str()) : nlohmann::ordered_json(nullptr);
+}
+
+nlohmann::ordered_json library_json(const Library& lib) {
+  nlohmann::ordered_json j;
+  j["found"] = lib.found;
+  j["version"] = version_json(lib.version);
+  j["path"] = lib.path.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(lib.path);
+  j["resolved_path"] = lib.resolved_path.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(lib.resolved_path);
+  j["preloaded"] = lib.preloaded;
+  j["error"] = lib.error.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(lib.error);
+  j["tried"] = lib.tried;
+  return j;
+}
+
+nlohmann::ordered_json optional_json(const std::optional<std::string>& v) {
+  return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
+}
+
+}  // namespace
+
+std::string summary(const Report& r, const std::vector<Check>& checks) {
+  const Counts c = count(checks);
+  std::string head;
+  const std::string why = cuda_unavailable_reason(r);
+  if (c.fail > 0) {
+    for (const auto& k : checks)
+      if (k.status == Status::FAIL) {
+        head = "FAIL: " + k.reason;
+        break;
+      }
+    if (!why.empty()) head += " (CPU only)";
+  } else if (why.empty()) {
+    std::string gpus;
+    for (const auto& g : r.gpus)
+      gpus += (gpus.empty() ? "" : ", ") + ("cuda:" + std::to_string(g.index) + " " + g.name + " (cc " + cc_str(g) + ")");
+    head = "CUDA usable on " + std::to_string(r.gpus.size()) + " GPU(s): " + gpus;
+  } else {
+    head = "CPU only: " + why;
+  }
+  std::string stack;
+  if (r.cuda_runtime.found)
+    stack = "runtime " + r.cuda_runtime.version.str() + " found (" + r.cuda_runtime.path + ")";
+  else
+    stack = "no CUDA runtime library found";
+  const Library& drv = r.driver.library;
+  if (drv.found)
+    stack += ", driver " + (r.driver.release.empty() ? std::string() : r.driver.release + " ") + "(CUDA " +
+             drv.version.str() + ")";
+  else if (head.find("no NVIDIA driver") == std::string::npos)
+    stack += ", no driver";
+  if (r.cublas.found) stack += ", cuBLAS " + r.cublas.version.str();
+  if (r.cudnn.found) stack += ", cuDNN " + r.cudnn.version.str();
+  return head + "; " + stack + "; checks: " + std::to_string(c.ok) + " OK, " + std::to_string(c.warn) + " WARN, " +
+         std::to_string(c.fail) + " FAIL";
+}
+
+std::string format_text(const Report& r, const std::vector<Check>& checks) {
+  std::ostringstream os;
+  const BuildInfo& b = r.build;
+  os << "Tessera " << b.tessera_version << " environment report\n\n";
+  os << "Build\n";
+  os << "  " << pad("compiler", 16) << b.compiler_id << " " << b.compiler_version << ", C++ " << b.cxx_standard
+     << ", " << (b.build_type.empty() ? "(no build type)" : b.build_type) << "\n";
+  if (b.with_cuda) {
+    os << "  " << pad("CUDA backend", 16) << "built (CUDA " << b.cuda_compiled.str() << ", cuBLAS "
+       << b.cublas_compiled.str() << ", cuDNN " << b.cudnn_compiled.str() << ")\n";
+    os << "  " << pad("architectures", 16) << b.cuda_architectures << " ("
+       << describe_architectures(b.cuda_architectures) << ")\n";
+  } else {
+    os << "  " << pad("CUDA backend", 16) << "not built (CPU only)\n";
+  }
+  os << "  " << pad("Eigen", 16) << b.eigen_version << "\n";
+  if (b.openmp)
+    os << "  " << pad("OpenMP", 16) << b.openmp_max_threads << " threads (OpenMP " << b.openmp_version << ")\n";
+  else
+    os << "  " << pad("OpenMP", 16) << "off\n";
+
+  os << "\n" << pad("GPU stack", 18) << pad("compiled", 12) << pad("loaded", 12) << "library\n";
+  const Library& drv = r.driver.library;
+  {
+    std::string loaded = drv.found ? drv.version.str() : "none";
+    std::string where = drv.found ? location(drv) : drv.error;
+    if (drv.found && !r.driver.release.empty()) where += " (driver " + r.driver.release + ")";
+    os << "  " << pad("NVIDIA driver", 16) << pad("-", 12) << pad(loaded, 12) << where << "\n";
+    if (drv.found && r.driver.init_result != 0) os << "  " << pad("", 40) << "cuInit: " << r.driver.init_error << "\n";
+  }
+  auto row = [&](const char* label, const Library& lib, const Version& compiled, const Version& built_for) {
+    std::string where = lib.found ? location(lib) : lib.error;
+    if (lib.found && built_for.known()) where += " (built for CUDA " + built_for.str() + ")";
+    os << "  " << pad(label, 16) << pad(compiled_str(b, compiled), 12) << pad(lib.found ? lib.version.str() : "none", 12)
+       << where << "\n";
+  };
+  row("CUDA runtime", r.cuda_runtime, b.cuda_compiled, Version());
+  row("cuBLAS", r.cublas, b.cublas_compiled, r.cublas_cuda_version);
+  row("cuDNN", r.cudnn, b.cudnn_compiled, r.cudnn_cuda_version);
+
+  os << "\nGPUs\n";
+  if (r.gpus.empty()) os << "  (none visible)\n";
+  for (const auto& g : r.gpus) {
+    os << "  cuda:" << g.index << "  " << g.name << ", cc " << cc_str(g) << ", " << gib(g.total_memory_bytes) << ", "
+       << g.multiprocessor_count << " SMs";
+    if (b.with_cuda) {
+      const ArchCoverage cov = arch_coverage(b.cuda_architectures, g.cc_major, g.cc_minor);
+      os << ", " << cov.detail;
+    }
+    os << "\n";
+  }
+
+  os << "\nEnvironment\n";
+  os << "  " << pad("TESSERA_DISABLE_CUDA", 24) << (r.tessera_disable_cuda ? *r.tessera_disable_cuda : "(unset)") << "\n";
+  os << "  " << pad("CUDA_VISIBLE_DEVICES", 24) << (r.cuda_visible_devices ? *r.cuda_visible_devices : "(unset)") << "\n";
+
+  os << "\nChecks\n";
+  size_t width = 0;
+  for (const auto& c : checks) width = std::max(width, c.name.size());
+  for (const auto& c : checks) {
+    os << "  " << pad(to_string(c.status), 5) << pad(c.name, width + 1) << c.reason << "\n";
+    if (!c.fix.empty()) os << "  " << std::string(5 + width + 1, ' ') << "fix: " << c.fix << "\n";
+  }
+  os << "\nSummary: " << summary(r, checks) << "\n";
+  return os.str();
+}
+
+std::string format_json(const Report& r, const std::vector<Check>& checks, int indent) {
+  using json = nlohmann::ordered_json;
+  const BuildInfo& b = r.build;
+  json j;
+  j["summary"] = summary(r, checks);
+  const std::string why = cuda_unavailable_reason(r);
+  j["cuda_usable"] = why.empty();
+  j["unavailable_reason"] = why.empty() ? json(nullptr) : json(why);
+  j["worst"] = to_string(worst(checks));
+
+  json build;
+  build["tessera_version"] = b.tessera_version;
+  build["build_type"] = b.build_type;
+  build["compiler"] = {{"id", b.compiler_id}, {"version", b.compiler_version}};
+  build["cxx_standard"] = b.cxx_standard;
+  build["cuda_backend"] = b.with_cuda;
+  build["cuda_architectures"] = b.cuda_architectures;
+  build["cuda_architectures_described"] = describe_architectures(b.cuda_architectures);
+  build["compiled"] = {{"cuda", version_json(b.cuda_compiled)},
+                       {"cublas", version_json(b.cublas_compiled)},
+                       {"cudnn", version_json(b.cudnn_compiled)}};
+  build["eigen"] = b.eigen_version;
+  build["openmp"] = {{"enabled", b.openmp}, {"version", b.openmp_version}, {"max_threads", b.openmp_max_threads}};
+  j["build"] = build;
+
+  json driver = library_json(r.driver.library);
+  driver["cuda_version"] = driver["version"];
+  driver.erase("version");
+  driver["release"] = r.driver.release.empty() ? json(nullptr) : json(r.driver.release);
+  driver["init_result"] = r.driver.init_result;
+  driver["init_error"] = r.driver.init_error.empty() ? json(nullptr) : json(r.driver.init_error);
+  j["driver"] = driver;
+  j["cuda_runtime"] = library_json(r.cuda_runtime);
+  json cublas = library_json(r.cublas);
+  cublas["built_for_cuda"] = version_json(r.cublas_cuda_version);
+  j["cublas"] = cublas;
+  json cudnn = library_json(r.cudnn);
+  cudnn["built_for_cuda"] = version_json(r.cudnn_cuda_version);
+  j["cudnn"] = cudnn;
+
+  json gpus = json::array();
+  for (const auto& g : r.gpus) {
+    json gj;
+    gj["index"] = g.index;
+    gj["name"] = g.name;
+    gj["compute_capability"] = cc_str(g);
+    gj["total_memory_bytes"] = g.total_memory_bytes;
+    gj["multiprocessor_count"] = g.multiprocessor_count;
+    if (b.with_cuda) {
+      const ArchCoverage cov = arch_coverage(b.cuda_architectures, g.cc_major, g.cc_minor);
+      gj["code"] = to_string(cov.support);
+      gj["code_detail"] = cov.detail;
+    } else {
+      gj["code"] = nullptr;
+      gj["code_detail"] = nullptr;
+    }
+    gpus.push_back(gj);
+  }
+  j["gpus"] = gpus;
+  j["environment"] = {{"TESSERA_DISABLE_CUDA", optional_json(r.tessera_disable_cuda)},
+                      {"CUDA_VISIBLE_DEVICES", optional_json(r.cuda_visible_devices)}};
+  json cj = json::array();
+  for (const auto& c : checks)
+    cj.push_back({{"name", c.name}, {"status", to_string(c.status)}, {"reason", c.reason},
+                  {"fix", c.fix.empty() ? json(nullptr) : json(c.fix)}});
+  j["checks"] = cj;
+  return j.dump(indent);
+}
+
+}  // namespace tessera::env
