@@ -1,0 +1,363 @@
+// Neural-network functions of ops.hpp: conv2d, pooling, linear, dropout, nll_loss and
+// cross_entropy. Each validates its arguments (throwing a tessera::Error subclass that
+// names the op and the offending shapes, dtypes or devices), allocates its output,
+// dispatches to the backend of the input's device and records its backward.
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tessera/autograd/autograd.hpp"
+#include "tessera/ops.hpp"
+
+namespace tessera {
+namespace {
+
+using IntPair = std::pair<int64_t, int64_t>;
+
+std::string pair_str(IntPair p) { return detail::str_cat("(", p.first, ", ", p.second, ")"); }
+
+bool needs_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
+
+bool recording(std::initializer_list<const Tensor*> ts) {
+  if (!autograd::grad_mode_enabled()) return false;
+  for (const Tensor* t : ts)
+    if (needs_grad(*t)) return true;
+  return false;
+}
+
+/// Same data without history, contiguous (a copy only when the input is strided).
+Tensor plain(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
+
+void check_defined(const Tensor& t, const char* op, const char* what) {
+  TESSERA_CHECK(t.defined(), ValueError, op, ": ", what, " is an undefined tensor");
+}
+
+void check_float(const Tensor& t, const char* op, const char* what) {
+  TESSERA_CHECK(is_floating_point(t.dtype()), DTypeError, op, ": ", what,
+                " must be float32 or float64, got ", dtype_name(t.dtype()), " (shape ", shape_str(t.shape()),
+                ")");
+}
+
+void check_same_dtype(const Tensor& x, const Tensor& other, const char* op, const char* what) {
+  TESSERA_CHECK(other.dtype() == x.dtype(), DTypeError, op, ": ", what, " has dtype ", dtype_name(other.dtype()),
+                " but input has dtype ", dtype_name(x.dtype()), " (input ", shape_str(x.shape()), ", ", what, " ",
+                shape_str(other.shape()), ")");
+}
+
+void check_same_device(const Tensor& x, const Tensor& other, const char* op, const char* what) {
+  TESSERA_CHECK(other.device() == x.device(), DeviceError, op, ": input is on ", x.device().str(), " but ",
+                what, " is on ", other.device().str(), "; move both to one device with .to(device)");
+}
+
+// ---- pooling geometry ------------------------------------------------------------------
+
+/// PyTorch's pooling_output_shape: floor (or ceil) of the window count, where with
+/// ceil_mode the last window must start inside the input or its left padding.
+int64_t pool_output_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t d, bool ceil_mode) {
+  const int64_t num = in + 2 * pad - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0);
+  // Division rounding toward negative infinity.
+  int64_t q = num / s;
+  if ((num % s != 0) && ((num < 0) != (s < 0))) --q;
+  int64_t out = q + 1;
+  if (ceil_mode && (out - 1) * s >= in + pad) --out;
+  return out;
+}
+
+/// Validates pooling arguments for x [N, C, H, W] and fills params and the output shape.
+Pool2dParams pool_params(const char* op, const Tensor& x, IntPair kernel, IntPair stride, IntPair padding,
+                         IntPair dilation, bool ceil_mode, bool count_include_pad, Shape& out_shape) {
+  check_float(x, op, "input");
+  TESSERA_CHECK(kernel.first > 0 && kernel.second > 0, ValueError, op, ": kernel_size must be positive, got ",
+                pair_str(kernel));
+  if (stride.first == 0 && stride.second == 0) stride = kernel;
+  TESSERA_CHECK(stride.first > 0 && stride.second > 0, ValueError, op, ": stride must be positive, got ",
+                pair_str(stride));
+  TESSERA_CHECK(dilation.first > 0 && dilation.second > 0, ValueError, op,
+                ": dilation must be positive, got ", pair_str(dilation));
+  TESSERA_CHECK(padding.first >= 0 && padding.second >= 0, ValueError, op,
+                ": padding must be non-negative, got ", pair_str(padding));
+  TESSERA_CHECK(padding.first <= kernel.first / 2 && padding.second <= kernel.second / 2, ValueError, op,
+                ": padding ", pair_str(padding), " must be at most half of kernel_size ", pair_str(kernel));
+  const int64_t H = x.size(2), W = x.size(3);
+  const int64_t OH = pool_output_size(H, kernel.first, stride.first, padding.first, dilation.first, ceil_mode);
+  const int64_t OW = pool_output_size(W, kernel.second, stride.second, padding.second, dilation.second, ceil_mode);
+  TESSERA_CHECK(OH > 0 && OW > 0, ShapeError, op, ": input ", shape_str(x.shape()), " is too small for kernel ",
+                pair_str(kernel), " with stride ", pair_str(stride), ", padding ", pair_str(padding),
+                ", dilation ", pair_str(dilation), ": output would be ", OH, "x", OW);
+  Pool2dParams p;
+  p.kernel[0] = kernel.first; p.kernel[1] = kernel.second;
+  p.stride[0] = stride.first; p.stride[1] = stride.second;
+  p.padding[0] = padding.first; p.padding[1] = padding.second;
+  p.dilation[0] = dilation.first; p.dilation[1] = dilation.second;
+  p.ceil_mode = ceil_mode;
+  p.count_include_pad = count_include_pad;
+  out_shape = Shape{x.size(0), x.size(1), OH, OW};
+  return p;
+}
+
+void check_pool_rank(const Tensor& x, const char* op) {
+  check_defined(x, op, "input");
+  TESSERA_CHECK(x.dim() == 3 || x.dim() == 4, ShapeError, op,
+                ": expected a 3-D [C, H, W] or 4-D [N, C, H, W] input, got shape ", shape_str(x.shape()));
+}
+
+/// [out, in] matrix whose row i averages inputs [floor(i*in/out), ceil((i+1)*in/out)),
+/// PyTorch's adaptive pooling window rule.
+Tensor averaging_matrix(int64_t in, int64_t out, DType dtype, Device device) {
+  std::vector<double> m(std::size_t(out * in), 0.0);
+  for (int64_t i = 0; i < out; ++i) {
+    const int64_t s = (i * in) / out, e = ((i + 1) * in + out - 1) / out;
+    for (int64_t j = s; j < e; ++j) m[std::size_t(i * in + j)] = 1.0 / double(e - s);
+  }
+  return from_vector<double>(m, Shape{out, in}, TensorOptions(DType::Float64)).to(device, dtype);
+}
+
+// ---- nll_loss -----------------------------------------------------------------------------
+
+void check_nll_args(const char* op, const Tensor& input, const Tensor& target) {
+  check_defined(input, op, "input");
+  check_defined(target, op, "target");
+  TESSERA_CHECK(input.dim() == 2, ShapeError, op, ": expected input [N, C], got shape ", shape_str(input.shape()));
+  check_float(input, op, "input");
+  TESSERA_CHECK(target.dtype() == DType::Int64, DTypeError, op,
+                ": target must hold int64 class indices, got dtype ", dtype_name(target.dtype()));
+  TESSERA_CHECK(target.dim() == 1 && target.size(0) == input.size(0), ShapeError, op, ": target shape ",
+                shape_str(target.shape()), " does not match input ", shape_str(input.shape()), " (expected [",
+                input.size(0), "])");
+  check_same_device(input, target, op, "target");
+  const int64_t C = input.size(1);
+  const Tensor tc = target.detach().to(Device::cpu()).contiguous();
+  const int64_t* t = tc.data_ptr<int64_t>();
+  for (int64_t i = 0; i < tc.numel(); ++i) {
+    TESSERA_CHECK(t[i] >= 0 && t[i] < C, IndexError, op, ": target ", t[i], " at index ", i,
+                  " is out of bounds for C = ", C, " classes (input ", shape_str(input.shape()),
+                  "); targets must be in [0, ", C, ")");
+  }
+}
+
+/// nll_loss once its arguments are validated.
+Tensor nll_loss_checked(const Tensor& logp, const Tensor& target, Reduction reduction) {
+  const Tensor lc = plain(logp), tc = plain(target);
+  Tensor out = empty(Shape{lc.size(0)}, TensorOptions(lc.dtype(), lc.device()));
+  backend_for(lc.device()).nll_loss_forward(lc, tc, out);
+  if (recording({&logp})) {
+    const Shape shape = lc.shape();
+    autograd::record(out, "NllLossBackward", {logp}, [tc, shape](const Tensor& g) {
+      Tensor grad = empty(shape, TensorOptions(g.dtype(), g.device()));
+      backend_for(g.device()).nll_loss_backward(plain(g), tc, grad);
+      return std::vector<Tensor>{grad};
+    });
+  }
+  switch (reduction) {
+    case Reduction::None: return out;
+    case Reduction::Sum: return sum(out);
+    case Reduction::Mean: return mean(out);
+  }
+  throw ValueError("nll_loss: unknown reduction");
+}
+
+}  // namespace
+
+// ---- conv2d -----------------------------------------------------------------------------
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, IntPair stride, IntPair padding,
+              IntPair dilation, int64_t groups) {
+  const char* op = "conv2d";
+  check_defined(x, op, "input");
+  check_defined(weight, op, "weight");
+  TESSERA_CHECK(x.dim() == 4, ShapeError, op, ": expected a 4-D input [N, C_in, H, W], got shape ",
+                shape_str(x.shape()));
+  TESSERA_CHECK(weight.dim() == 4, ShapeError, op,
+                ": expected a 4-D weight [C_out, C_in/groups, kH, kW], got shape ", shape_str(weight.shape()));
+  check_float(x, op, "input");
+  check_same_dtype(x, weight, op, "weight");
+  check_same_device(x, weight, op, "weight");
+  if (bias.defined()) {
+    check_same_dtype(x, bias, op, "bias");
+    check_same_device(x, bias, op, "bias");
+  }
+  TESSERA_CHECK(stride.first > 0 && stride.second > 0, ValueError, op, ": stride must be positive, got ",
+                pair_str(stride));
+  TESSERA_CHECK(dilation.first > 0 && dilation.second > 0, ValueError, op, ": dilation must be positive, got ",
+                pair_str(dilation));
+  TESSERA_CHECK(padding.first >= 0 && padding.second >= 0, ValueError, op,
+                ": padding must be non-negative, got ", pair_str(padding));
+  TESSERA_CHECK(groups > 0, ValueError, op, ": groups must be positive, got ", groups);
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t Cout = weight.size(0), kH = weight.size(2), kW = weight.size(3);
+  TESSERA_CHECK(C % groups == 0 && Cout % groups == 0, ValueError, op, ": groups=", groups,
+                " must divide both C_in=", C, " and C_out=", Cout, " (input ", shape_str(x.shape()), ", weight ",
+                shape_str(weight.shape()), ")");
+  TESSERA_CHECK(weight.size(1) * groups == C, ShapeError, op, ": input ", shape_str(x.shape()), " has C_in=", C,
+                " channels but weight ", shape_str(weight.shape()), " with groups=", groups, " expects ",
+                weight.size(1) * groups, " (weight.size(1) * groups)");
+  TESSERA_CHECK(kH > 0 && kW > 0, ShapeError, op, ": weight ", shape_str(weight.shape()),
+                " has an empty kernel");
+  if (bias.defined()) {
+    TESSERA_CHECK(bias.dim() == 1 && bias.size(0) == Cout, ShapeError, op, ": bias must have shape [", Cout,
+                  "] (C_out of weight ", shape_str(weight.shape()), "), got ", shape_str(bias.shape()));
+  }
+  const int64_t ekH = dilation.first * (kH - 1) + 1, ekW = dilation.second * (kW - 1) + 1;
+  const int64_t pH = H + 2 * padding.first, pW = W + 2 * padding.second;
+  TESSERA_CHECK(ekH <= pH && ekW <= pW, ShapeError, op, ": kernel ", kH, "x", kW, " (", ekH, "x", ekW,
+                " with dilation ", pair_str(dilation), ") is larger than the padded input ", pH, "x", pW,
+                " (input ", shape_str(x.shape()), ", weight ", shape_str(weight.shape()), ", padding ",
+                pair_str(padding), ")");
+  const int64_t OH = (pH - ekH) / stride.first + 1, OW = (pW - ekW) / stride.second + 1;
+
+  Conv2dParams p;
+  p.stride[0] = stride.first; p.stride[1] = stride.second;
+  p.padding[0] = padding.first; p.padding[1] = padding.second;
+  p.dilation[0] = dilation.first; p.dilation[1] = dilation.second;
+  p.groups = groups;
+
+  const Tensor xc = plain(x), wc = plain(weight), bc = plain(bias);
+  Tensor out = empty(Shape{N, Cout, OH, OW}, TensorOptions(x.dtype(), x.device()));
+  backend_for(x.device()).conv2d_forward(xc, wc, bc, p, out);
+
+  if (recording({&x, &weight, &bias})) {
+    const bool gx = needs_grad(x), gw = needs_grad(weight), gb = needs_grad(bias);
+    const bool has_bias = bias.defined();
+    std::vector<Tensor> inputs{x, weight};
+    if (has_bias) inputs.push_back(bias);
+    autograd::record(out, "Conv2dBackward", inputs, [xc, wc, p, gx, gw, gb, has_bias](const Tensor& g) {
+      const TensorOptions opts(xc.dtype(), xc.device());
+      Tensor dx = gx ? empty(xc.shape(), opts) : Tensor();
+      Tensor dw = gw ? empty(wc.shape(), opts) : Tensor();
+      Tensor db = gb ? empty(Shape{wc.size(0)}, opts) : Tensor();
+      backend_for(xc.device()).conv2d_backward(xc, wc, plain(g), p, dx, dw, db);
+      std::vector<Tensor> grads{dx, dw};
+      if (has_bias) grads.push_back(db);
+      return grads;
+    });
+  }
+  return out;
+}
+
+// ---- pooling ----------------------------------------------------------------------------
+
+Tensor max_pool2d(const Tensor& x, IntPair kernel_size, IntPair stride, IntPair padding, IntPair dilation,
+                  bool ceil_mode) {
+  const char* op = "max_pool2d";
+  check_pool_rank(x, op);
+  if (x.dim() == 3) {
+    return max_pool2d(x.unsqueeze(0), kernel_size, stride, padding, dilation, ceil_mode).squeeze(0);
+  }
+  Shape out_shape;
+  const Pool2dParams p = pool_params(op, x, kernel_size, stride, padding, dilation, ceil_mode, true, out_shape);
+  const Tensor xc = plain(x);
+  Tensor out = empty(out_shape, TensorOptions(x.dtype(), x.device()));
+  const Tensor saved = backend_for(x.device()).max_pool2d_forward(xc, p, out);
+  if (recording({&x})) {
+    const Tensor out_values = out.detach();  // no history: keeps the node from owning itself
+    autograd::record(out, "MaxPool2dBackward", {x}, [xc, out_values, saved, p](const Tensor& g) {
+      Tensor dx = empty(xc.shape(), TensorOptions(xc.dtype(), xc.device()));
+      backend_for(xc.device()).max_pool2d_backward(xc, out_values, saved, plain(g), p, dx);
+      return std::vector<Tensor>{dx};
+    });
+  }
+  return out;
+}
+
+Tensor avg_pool2d(const Tensor& x, IntPair kernel_size, IntPair stride, IntPair padding, bool ceil_mode,
+                  bool count_include_pad) {
+  const char* op = "avg_pool2d";
+  check_pool_rank(x, op);
+  if (x.dim() == 3) {
+    return avg_pool2d(x.unsqueeze(0), kernel_size, stride, padding, ceil_mode, count_include_pad).squeeze(0);
+  }
+  Shape out_shape;
+  const Pool2dParams p =
+      pool_params(op, x, kernel_size, stride, padding, {1, 1}, ceil_mode, count_include_pad, out_shape);
+  const Tensor xc = plain(x);
+  Tensor out = empty(out_shape, TensorOptions(x.dtype(), x.device()));
+  backend_for(x.device()).avg_pool2d_forward(xc, p, out);
+  if (recording({&x})) {
+    const Shape in_shape = x.shape();
+    autograd::record(out, "AvgPool2dBackward", {x}, [in_shape, p](const Tensor& g) {
+      Tensor dx = empty(in_shape, TensorOptions(g.dtype(), g.device()));
+      backend_for(g.device()).avg_pool2d_backward(plain(g), p, dx);
+      return std::vector<Tensor>{dx};
+    });
+  }
+  return out;
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& x, IntPair output_size) {
+  const char* op = "adaptive_avg_pool2d";
+  check_pool_rank(x, op);
+  check_float(x, op, "input");
+  TESSERA_CHECK(output_size.first > 0 && output_size.second > 0, ValueError, op,
+                ": output_size must be positive, got ", pair_str(output_size));
+  const int64_t H = x.size(-2), W = x.size(-1);
+  TESSERA_CHECK(H > 0 && W > 0, ShapeError, op, ": input ", shape_str(x.shape()), " has an empty plane");
+  const int64_t OH = output_size.first, OW = output_size.second;
+  if (H % OH == 0 && W % OW == 0) {
+    // Equal windows: the same as avg_pool2d with kernel = stride = input / output.
+    return avg_pool2d(x, {H / OH, W / OW}, {H / OH, W / OW});
+  }
+  // General case: out = A_h @ x @ A_w^T with the averaging matrices of PyTorch's rule;
+  // matmul gives the backward and any device.
+  const Tensor ah = averaging_matrix(H, OH, x.dtype(), x.device());
+  const Tensor awt = averaging_matrix(W, OW, x.dtype(), x.device()).t();
+  return matmul(ah, matmul(x, awt));
+}
+
+// ---- linear, dropout --------------------------------------------------------------------
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const char* op = "linear";
+  check_defined(x, op, "input");
+  check_defined(weight, op, "weight");
+  TESSERA_CHECK(x.dim() >= 1, ShapeError, op, ": expected input [..., in_features], got a 0-dim tensor");
+  TESSERA_CHECK(weight.dim() == 2, ShapeError, op, ": expected weight [out_features, in_features], got shape ",
+                shape_str(weight.shape()));
+  check_float(x, op, "input");
+  check_same_dtype(x, weight, op, "weight");
+  check_same_device(x, weight, op, "weight");
+  TESSERA_CHECK(x.size(-1) == weight.size(1), ShapeError, op, ": input ", shape_str(x.shape()), " has ",
+                x.size(-1), " features in its last dim but weight ", shape_str(weight.shape()), " expects ",
+                weight.size(1));
+  if (bias.defined()) {
+    check_same_dtype(x, bias, op, "bias");
+    check_same_device(x, bias, op, "bias");
+    TESSERA_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), ShapeError, op, ": bias must have shape [",
+                  weight.size(0), "] (out_features of weight ", shape_str(weight.shape()), "), got ",
+                  shape_str(bias.shape()));
+  }
+  Tensor y = matmul(x, weight.t());
+  if (bias.defined()) y = add(y, bias);
+  return y;
+}
+
+Tensor dropout(const Tensor& x, double p, bool training) {
+  const char* op = "dropout";
+  check_defined(x, op, "input");
+  TESSERA_CHECK(p >= 0.0 && p <= 1.0, ValueError, op, ": probability p must be in [0, 1], got ", p);
+  if (!training || p == 0.0) return x;
+  check_float(x, op, "input");
+  if (p == 1.0) return mul(x, 0.0);
+  Tensor mask;
+  {
+    NoGradGuard no_grad;
+    const Tensor u = rand(x.shape(), TensorOptions(x.dtype(), x.device()));
+    mask = mul(ge(u, p).to(x.dtype()), 1.0 / (1.0 - p));
+  }
+  return mul(x, mask);
+}
+
+// ---- losses -----------------------------------------------------------------------------
+
+Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction reduction) {
+  check_nll_args("nll_loss", logp, target);
+  return nll_loss_checked(logp, target, reduction);
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction) {
+  check_nll_args("cross_entropy", logits, target);
+  return nll_loss_checked(log_softmax(logits, 1), target, reduction);
+}
+
+}  // namespace tessera
