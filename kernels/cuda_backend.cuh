@@ -1,0 +1,50 @@
+// The CUDA backend: every Backend virtual on NVIDIA GPUs. Registered with
+// register_backend(DeviceType::CUDA, ...) at static initialisation in every CUDA build;
+// is_available() says whether it can be used on this machine and unavailable_reason() why not.
+#pragma once
+#include "tessera/backend.hpp"
+
+namespace tessera::cuda::detail {
+
+class CudaBackend final : public Backend {
+ public:
+  DeviceType type() const override { return DeviceType::CUDA; }
+  const char* name() const override { return "cuda"; }
+  bool is_available() const override;
+  std::string unavailable_reason() const override;
+  int device_count() const override;
+
+  std::shared_ptr<Storage> allocate(std::size_t nbytes, Device device) override;
+  void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t nbytes) override;
+  void synchronize(Device device) override;
+
+  void copy(const Tensor& src, const Tensor& dst) override;
+  void fill(const Tensor& dst, double value) override;
+  void unary(UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) override;
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void random(RandomKind kind, const Tensor& out, uint64_t seed, uint64_t offset, double a, double b) override;
+
+  void reduce_rows(ReduceOp op, const Tensor& x, const Tensor& out, const Tensor& indices, double correction) override;
+  void softmax_rows(const Tensor& x, const Tensor& out, bool log) override;
+  void softmax_rows_backward(const Tensor& y, const Tensor& grad_y, const Tensor& grad_x, bool log) override;
+
+  void bmm(const Tensor& a, const Tensor& b, const Tensor& out) override;
+
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                      const Tensor& out) override;
+  void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& grad_out, const Conv2dParams& p,
+                       const Tensor& grad_x, const Tensor& grad_w, const Tensor& grad_b) override;
+  Tensor max_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& out) override;
+  void max_pool2d_backward(const Tensor& x, const Tensor& out, const Tensor& saved, const Tensor& grad_out,
+                           const Pool2dParams& p, const Tensor& grad_x) override;
+  void avg_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& out) override;
+  void avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p, const Tensor& grad_x) override;
+  void nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out) override;
+  void nll_loss_backward(const Tensor& grad_out, const Tensor& target, const Tensor& grad_logp) override;
+};
+
+/// The one CudaBackend (never destroyed).
+CudaBackend& cuda_backend();
+
+}  // namespace tessera::cuda::detail

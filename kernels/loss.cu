@@ -1,0 +1,61 @@
+#include "loss.cuh"
+
+#include "cuda_context.cuh"
+
+namespace tessera::cuda::detail {
+
+namespace {
+template <typename T>
+__global__ void nll_fwd_kernel(const T* __restrict__ logp, const int64_t* __restrict__ target, int64_t ts,
+                               T* __restrict__ out, int64_t os, int64_t N, int64_t C) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < N; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t t = target[i * ts];
+    out[i * os] = (t >= 0 && t < C) ? -logp[i * C + t] : T(NAN);
+  }
+}
+template <typename T>
+__global__ void nll_bwd_kernel(const T* __restrict__ gout, int64_t gs, const int64_t* __restrict__ target, int64_t ts,
+                               T* __restrict__ glogp, int64_t N, int64_t C) {
+  const int64_t total = N * C;
+  for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < total; k += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t i = k / C, j = k % C;
+    glogp[k] = target[i * ts] == j ? -gout[i * gs] : T(0);
+  }
+}
+}  // namespace
+
+void nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out) {
+  TESSERA_CHECK(logp.dim() == 2 && logp.is_contiguous(), ShapeError, "cuda nll_loss: logp must be contiguous [N, C], got ",
+                shape_str(logp.shape()));
+  TESSERA_CHECK(target.dtype() == DType::Int64, DTypeError, "cuda nll_loss: target must be int64, got ", target.dtype());
+  const int64_t N = logp.size(0), C = logp.size(1);
+  if (N == 0) return;
+  DeviceGuard guard(logp.device().index);
+  cudaStream_t s = context_of(logp).stream;
+  dispatch_float(logp.dtype(), "nll_loss", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    nll_fwd_kernel<T><<<grid_for(N, kThreads), kThreads, 0, s>>>(
+        static_cast<const T*>(logp.raw_data()), static_cast<const int64_t*>(target.raw_data()),
+        target.dim() ? target.stride(0) : 0, static_cast<T*>(out.raw_data()), out.dim() ? out.stride(0) : 0, N, C);
+    TESSERA_KERNEL_CHECK();
+  });
+}
+
+void nll_loss_backward(const Tensor& grad_out, const Tensor& target, const Tensor& grad_logp) {
+  TESSERA_CHECK(grad_logp.dim() == 2 && grad_logp.is_contiguous(), ShapeError,
+                "cuda nll_loss_backward: grad_logp must be contiguous [N, C], got ", shape_str(grad_logp.shape()));
+  const int64_t N = grad_logp.size(0), C = grad_logp.size(1);
+  if (N * C == 0) return;
+  DeviceGuard guard(grad_logp.device().index);
+  cudaStream_t s = context_of(grad_logp).stream;
+  dispatch_float(grad_logp.dtype(), "nll_loss_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    nll_bwd_kernel<T><<<grid_for(N * C, kThreads), kThreads, 0, s>>>(
+        static_cast<const T*>(grad_out.raw_data()), grad_out.dim() ? grad_out.stride(0) : 0,
+        static_cast<const int64_t*>(target.raw_data()), target.dim() ? target.stride(0) : 0,
+        static_cast<T*>(grad_logp.raw_data()), N, C);
+    TESSERA_KERNEL_CHECK();
+  });
+}
+
+}  // namespace tessera::cuda::detail

@@ -1,0 +1,417 @@
+// GPU parity suite: every op and its gradient on CUDA against the CPU backend, on fresh
+// random inputs (seed printed; TESSERA_TEST_SEED=N repeats a run), with tolerances by dtype,
+// non-contiguous, broadcast and 0-size cases. Its own main exits 77 when CUDA is not usable,
+// which CTest reports as SKIPPED (tests/CMakeLists.txt sets SKIP_RETURN_CODE 77).
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tessera/autograd/autograd.hpp"
+#include "tessera/cuda.hpp"
+#include "tessera/ops.hpp"
+#include "tessera/random.hpp"
+
+using namespace tessera;
+
+namespace {
+
+uint64_t g_seed = 0;
+const Device kCuda = Device::cuda(0);
+
+std::vector<double> values_of(const Tensor& t) {
+  const Tensor c = t.detach().to(Device::cpu(), kFloat64).contiguous();
+  const double* d = c.data_ptr<double>();
+  return std::vector<double>(d, d + c.numel());
+}
+
+/// Tolerance by dtype: float32 1e-4 relative (1e-5 absolute), float64 1e-10, integers exact.
+double rtol_for(DType t) { return t == kFloat32 ? 1e-4 : t == kFloat64 ? 1e-10 : 0.0; }
+
+/// got (any device) and want (CPU) have equal shapes, dtypes and values within tolerance;
+/// NaN matches NaN.
+void require_close(const Tensor& got, const Tensor& want, double rtol = -1, double atol = -1) {
+  REQUIRE(got.defined() == want.defined());
+  if (!got.defined()) return;
+  REQUIRE(got.shape() == want.shape());
+  REQUIRE(got.dtype() == want.dtype());
+  if (rtol < 0) rtol = rtol_for(want.dtype());
+  if (atol < 0) atol = rtol * 0.1;
+  const auto g = values_of(got), w = values_of(want);
+  for (std::size_t i = 0; i < g.size(); ++i) {
+    if (std::isnan(w[i])) {
+      INFO("element " << i << ": want NaN, got " << g[i]);
+      REQUIRE(std::isnan(g[i]));
+      continue;
+    }
+    INFO("element " << i << " of " << shape_str(want.shape()) << ": cuda " << g[i] << ", cpu " << w[i]);
+    REQUIRE(std::abs(g[i] - w[i]) <= atol + rtol * std::abs(w[i]));
+  }
+}
+
+Tensor cpu_randn(const Shape& s, DType dt = kFloat32) { return randn(s, TensorOptions(dt)); }
+Tensor cpu_uniform(const Shape& s, double lo, double hi, DType dt = kFloat32) {
+  return uniform(s, lo, hi, TensorOptions(dt));
+}
+Tensor on_cuda(const Tensor& t) { return t.to(kCuda); }
+Tensor leaf(const Tensor& t) {
+  Tensor l = t.detach().clone();
+  l.requires_grad_(true);
+  return l;
+}
+
+/// Runs f on CPU and CUDA copies of the inputs, compares the outputs, then backpropagates
+/// sum(out * w) for a random w and compares the gradient of every float input.
+void check_op(const std::string& name, const std::vector<Tensor>& inputs,
+              const std::function<Tensor(const std::vector<Tensor>&)>& f, bool grad = true, double rtol = -1) {
+  INFO("op " << name << " (seed " << g_seed << ")");
+  std::vector<Tensor> cpu_in, cuda_in;
+  for (const Tensor& t : inputs) {
+    const bool g = grad && is_floating_point(t.dtype());
+    cpu_in.push_back(g ? leaf(t) : t);
+    cuda_in.push_back(g ? leaf(on_cuda(t)) : on_cuda(t));
+  }
+  Tensor want = f(cpu_in);
+  Tensor got = f(cuda_in);
+  REQUIRE(got.device() == kCuda);
+  require_close(got, want, rtol);
+  if (!grad || !is_floating_point(want.dtype()) || !want.requires_grad()) return;
+  Tensor w = cpu_randn(want.shape(), want.dtype());
+  sum(want * w).backward();
+  sum(got * on_cuda(w)).backward();
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!cpu_in[i].requires_grad()) continue;
+    INFO("gradient of input " << i);
+    const double r = rtol < 0 ? rtol_for(want.dtype()) * 10 : rtol;
+    require_close(cuda_in[i].grad(), cpu_in[i].grad(), r, r * 0.1);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cuda: availability and device info", "[cuda]") {
+  REQUIRE(cuda::is_built());
+  REQUIRE(cuda::is_available());
+  REQUIRE(cuda::unavailable_reason().empty());
+  REQUIRE(cuda::device_count() >= 1);
+  auto info = cuda::runtime_info();
+  REQUIRE(info.driver_version >= info.runtime_version / 1000 * 1000);
+  REQUIRE(!info.devices.empty());
+  std::cout << "GPU: " << info.devices[0].name << " sm_" << info.devices[0].cc_major << info.devices[0].cc_minor
+            << ", driver " << info.driver_version << ", runtime " << info.runtime_version << ", cuBLAS "
+            << info.cublas_version << ", cuDNN " << info.cudnn_version << "\n";
+}
+
+TEST_CASE("cuda: transfers and casts of every dtype, strided views", "[cuda]") {
+  const DType all[] = {kBool, kUInt8, kInt32, kInt64, kFloat32, kFloat64};
+  Tensor base = cpu_uniform({7, 13}, -50, 50, kFloat64);
+  for (DType from : all) {
+    Tensor src = base.to(from);
+    REQUIRE(values_of(on_cuda(src).cpu()) == values_of(src));  // round trip exact
+    for (DType to : all) {
+      INFO(dtype_name(from) << " -> " << dtype_name(to));
+      require_close(on_cuda(src).to(to), src.to(to), 0, 0);
+      require_close(on_cuda(src).t().to(to), src.t().to(to), 0, 0);  // strided source
+    }
+  }
+  // copy_ into a strided destination, fill_ of a strided view
+  Tensor dst_cpu = zeros({6, 8}), dst_cuda = zeros({6, 8}, kCuda);
+  Tensor src = cpu_randn({4, 3});
+  dst_cpu.slice(0, 1, 5).slice(1, 0, 6, 2).copy_(src);
+  dst_cuda.slice(0, 1, 5).slice(1, 0, 6, 2).copy_(on_cuda(src));
+  dst_cpu.select(1, 7).fill_(2.5);
+  dst_cuda.select(1, 7).fill_(2.5);
+  require_close(dst_cuda, dst_cpu, 0, 0);
+  // a large transfer crosses several 16 MiB staging chunks
+  Tensor big = cpu_randn({9'000'000});
+  require_close(on_cuda(big), big, 0, 0);
+}
+
+TEST_CASE("cuda: unary ops and gradients", "[cuda]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor x = cpu_randn({33, 17}, dt);
+    Tensor pos = cpu_uniform({33, 17}, 0.1, 4.0, dt);
+    using V = std::vector<Tensor>;
+    check_op("neg", {x}, [](const V& v) { return neg(v[0]); });
+    check_op("abs", {x}, [](const V& v) { return abs(v[0]); });
+    check_op("exp", {x}, [](const V& v) { return exp(v[0]); });
+    check_op("log", {pos}, [](const V& v) { return log(v[0]); });
+    check_op("log1p", {pos}, [](const V& v) { return log1p(v[0]); });
+    check_op("sqrt", {pos}, [](const V& v) { return sqrt(v[0]); });
+    check_op("rsqrt", {pos}, [](const V& v) { return rsqrt(v[0]); });
+    check_op("sin", {x}, [](const V& v) { return sin(v[0]); });
+    check_op("cos", {x}, [](const V& v) { return cos(v[0]); });
+    check_op("tanh", {x}, [](const V& v) { return tanh(v[0]); });
+    check_op("sigmoid", {x * 10.0}, [](const V& v) { return sigmoid(v[0]); });
+    check_op("relu", {x}, [](const V& v) { return relu(v[0]); });
+    check_op("gelu", {x}, [](const V& v) { return gelu(v[0]); });
+    check_op("clamp", {x}, [](const V& v) { return clamp(v[0], -0.5, 0.7); });
+    check_op("square", {x}, [](const V& v) { return square(v[0]); });
+    check_op("pow scalar", {pos}, [](const V& v) { return pow(v[0], 2.7); });
+    // non-contiguous inputs: a transpose and a stepped slice
+    check_op("exp of transpose", {x}, [](const V& v) { return exp(v[0].t()); });
+    check_op("tanh of slice", {x}, [](const V& v) { return tanh(v[0].slice(1, 1, 17, 3)); });
+  }
+  // integer unary
+  Tensor xi = randint(-100, 100, {50}, TensorOptions(kInt64));
+  require_close(neg(on_cuda(xi)), neg(xi), 0, 0);
+  require_close(abs(on_cuda(xi)), abs(xi), 0, 0);
+}
+
+TEST_CASE("cuda: binary ops with broadcasting, comparisons and gradients", "[cuda]") {
+  using V = std::vector<Tensor>;
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor a = cpu_randn({4, 1, 5}, dt), b = cpu_randn({3, 5}, dt);
+    Tensor pa = cpu_uniform({4, 1, 5}, 0.5, 2.0, dt), pb = cpu_uniform({3, 5}, 0.5, 2.0, dt);
+    check_op("add", {a, b}, [](const V& v) { return add(v[0], v[1], 0.5); });
+    check_op("sub", {a, b}, [](const V& v) { return sub(v[0], v[1]); });
+    check_op("mul", {a, b}, [](const V& v) { return mul(v[0], v[1]); });
+    check_op("div", {a, pb}, [](const V& v) { return div(v[0], v[1]); });
+    check_op("pow", {pa, b}, [](const V& v) { return pow(v[0], v[1]); });
+    check_op("maximum", {a, b}, [](const V& v) { return maximum(v[0], v[1]); });
+    check_op("minimum", {a, b}, [](const V& v) { return minimum(v[0], v[1]); });
+    check_op("scalar mul", {a}, [](const V& v) { return v[0] * 3.0 + 1.0; });
+    check_op("same-shape contiguous", {b, b * 2.0}, [](const V& v) { return v[0] * v[1]; });
+    check_op("transposed operands", {cpu_randn({5, 3}, dt), b}, [](const V& v) { return v[0].t() - v[1]; });
+    using Cmp = Tensor (*)(const Tensor&, const Tensor&);
+    const Cmp cmps[] = {eq, ne, lt, le, gt, ge};
+    for (Cmp cmp : cmps) {
+      Tensor q = (a * 2.0).to(kInt64).to(dt), r = (b * 2.0).to(kInt64).to(dt);  // ties happen
+      require_close(cmp(on_cuda(q), on_cuda(r)), cmp(q, r), 0, 0);
+    }
+    check_op("where", {gt(a, 0.0), a, b}, [](const V& v) { return where(v[0], v[1], v[2]); });
+  }
+  // integers (wrapping uint8, int32, int64)
+  for (DType dt : {kUInt8, kInt32, kInt64}) {
+    Tensor a = randint(0, 100, {6, 7}, TensorOptions(dt)), b = randint(1, 50, {7}, TensorOptions(dt));
+    require_close(add(on_cuda(a), on_cuda(b)), add(a, b), 0, 0);
+    require_close(mul(on_cuda(a), on_cuda(b)), mul(a, b), 0, 0);
+    require_close(maximum(on_cuda(a), on_cuda(b)), maximum(a, b), 0, 0);
+    require_close(lt(on_cuda(a), on_cuda(b)), lt(a, b), 0, 0);
+  }
+  Tensor p = gt(cpu_randn({40}), 0.0), q = gt(cpu_randn({40}), 0.0);
+  require_close(logical_and(on_cuda(p), on_cuda(q)), logical_and(p, q), 0, 0);
+  require_close(logical_or(on_cuda(p), on_cuda(q)), logical_or(p, q), 0, 0);
+}
+
+TEST_CASE("cuda: reductions along dims, ties and long rows", "[cuda]") {
+  using V = std::vector<Tensor>;
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor x = cpu_randn({6, 7, 9}, dt);
+    check_op("sum all", {x}, [](const V& v) { return sum(v[0]); });
+    check_op("sum dim 1", {x}, [](const V& v) { return sum(v[0], {1}); });
+    check_op("sum dims 0,2 keepdim", {x}, [](const V& v) { return sum(v[0], {0, 2}, true); });
+    check_op("mean dim -1", {x}, [](const V& v) { return mean(v[0], {-1}); });
+    check_op("prod dim 2", {x * 0.5 + 1.0}, [](const V& v) { return prod(v[0], {2}); });
+    check_op("var dim 1", {x}, [](const V& v) { return var(v[0], {1}); });
+    check_op("var correction 0", {x}, [](const V& v) { return var(v[0], {0, 1}, 0.0); });
+    check_op("std", {x}, [](const V& v) { return tessera::std(v[0], {2}); });
+    check_op("max all", {x}, [](const V& v) { return max(v[0]); });
+    check_op("min all", {x}, [](const V& v) { return min(v[0]); });
+    check_op("max dim values", {x}, [](const V& v) { return max(v[0], 1).first; });
+    check_op("min dim values", {x}, [](const V& v) { return min(v[0], 2, true).first; });
+    check_op("sum of transpose", {x}, [](const V& v) { return sum(v[0].transpose(0, 2), {1}); });
+    // argmax/argmin with many ties (small integers): first occurrence, exactly as the CPU
+    Tensor t = randint(0, 3, {40, 33}, TensorOptions(kInt64)).to(dt);
+    require_close(argmax(on_cuda(t), 1), argmax(t, 1), 0, 0);
+    require_close(argmin(on_cuda(t), 0), argmin(t, 0), 0, 0);
+    require_close(max(on_cuda(t), 1).second, max(t, 1).second, 0, 0);
+    require_close(argmax(on_cuda(t)), argmax(t), 0, 0);
+    // long rows: one row of 3M (split across blocks), a few rows of 100k
+    Tensor longrow = cpu_randn({3'000'000}, dt);
+    check_op("sum long row", {longrow}, [](const V& v) { return sum(v[0]); }, false, dt == kFloat32 ? 1e-4 : 1e-9);
+    check_op("var long row", {longrow}, [](const V& v) { return var(v[0]); }, false, dt == kFloat32 ? 1e-4 : 1e-9);
+    require_close(argmax(on_cuda(longrow), 0), argmax(longrow, 0), 0, 0);
+    check_op("mean rows of 100k", {cpu_randn({3, 100'000}, dt)}, [](const V& v) { return mean(v[0], {1}); });
+  }
+  Tensor xi = randint(-1000, 1000, {5, 300}, TensorOptions(kInt32));
+  require_close(sum(on_cuda(xi), {1}), sum(xi, {1}), 0, 0);  // int64 result
+  Tensor b = gt(cpu_randn({8, 5}), -1.0);
+  require_close(all(on_cuda(b), {1}), all(b, {1}), 0, 0);
+  require_close(any(on_cuda(b), {0}), any(b, {0}), 0, 0);
+  // exact float32 sum of 1e8 ones is too big for this suite's time; 2^25 ones shows float64 accumulation
+  Tensor ones_big = ones({1 << 25}, kCuda);
+  REQUIRE(sum(ones_big).item<double>() == double(1 << 25));
+}
+
+TEST_CASE("cuda: softmax and log_softmax, short and long rows, extreme logits", "[cuda]") {
+  using V = std::vector<Tensor>;
+  for (DType dt : {kFloat32, kFloat64}) {
+    for (int64_t n : {1, 10, 1000, 4096, 5001}) {
+      Tensor x = cpu_randn({7, n}, dt) * 3.0;
+      check_op("softmax n=" + std::to_string(n), {x}, [](const V& v) { return softmax(v[0], 1); });
+      check_op("log_softmax n=" + std::to_string(n), {x}, [](const V& v) { return log_softmax(v[0], -1); });
+    }
+    Tensor x3 = cpu_randn({4, 6, 5}, dt);
+    check_op("softmax dim 1 of 3-d", {x3}, [](const V& v) { return softmax(v[0], 1); });
+    Tensor extreme = from_vector<double>({1000, 0, -1000, 1e30, -1e30, 5}, {2, 3}).to(dt);
+    check_op("log_softmax extreme", {extreme}, [](const V& v) { return log_softmax(v[0], 1); }, false);
+    check_op("softmax extreme", {extreme}, [](const V& v) { return softmax(v[0], 1); }, false);
+  }
+}
+
+TEST_CASE("cuda: matmul through cuBLAS and the tiled SGEMM", "[cuda]") {
+  using V = std::vector<Tensor>;
+  for (auto impl : {cuda::GemmImpl::Cublas, cuda::GemmImpl::Tiled}) {
+    cuda::set_gemm_impl(impl);
+    INFO("gemm " << (impl == cuda::GemmImpl::Cublas ? "cublas" : "tiled"));
+    for (DType dt : {kFloat32, kFloat64}) {
+      const double r = dt == kFloat32 ? 2e-4 : 1e-10;
+      check_op("mm", {cpu_randn({67, 45}, dt), cpu_randn({45, 33}, dt)}, [](const V& v) { return matmul(v[0], v[1]); }, true, r);
+      check_op("mm 256", {cpu_randn({256, 128}, dt), cpu_randn({128, 256}, dt)}, [](const V& v) { return matmul(v[0], v[1]); }, true, r);
+      check_op("mm transposed views", {cpu_randn({45, 67}, dt), cpu_randn({33, 45}, dt)},
+               [](const V& v) { return matmul(v[0].t(), v[1].t()); }, true, r);
+      check_op("batched broadcast", {cpu_randn({3, 1, 9, 6}, dt), cpu_randn({4, 6, 5}, dt)},
+               [](const V& v) { return matmul(v[0], v[1]); }, true, r);
+      check_op("bmm strided slice", {cpu_randn({2, 9, 14}, dt), cpu_randn({2, 7, 5}, dt)},
+               [](const V& v) { return bmm(v[0].slice(2, 0, 14, 2), v[1]); }, true, r);
+      check_op("vector @ matrix", {cpu_randn({6}, dt), cpu_randn({6, 4}, dt)}, [](const V& v) { return matmul(v[0], v[1]); }, true, r);
+      check_op("K = 0", {cpu_randn({3, 0}, dt), cpu_randn({0, 4}, dt)}, [](const V& v) { return matmul(v[0], v[1]); }, false);
+      check_op("M = 0", {cpu_randn({0, 5}, dt), cpu_randn({5, 4}, dt)}, [](const V& v) { return matmul(v[0], v[1]); }, false);
+    }
+  }
+  cuda::set_gemm_impl(cuda::GemmImpl::Cublas);
+  cuda::set_allow_tf32(true);
+  Tensor a = cpu_randn({128, 256}), b = cpu_randn({256, 64});
+  require_close(matmul(on_cuda(a), on_cuda(b)), matmul(a, b), 1e-2, 5e-2);  // TF32: 10-bit mantissa
+  cuda::set_allow_tf32(false);
+}
+
+TEST_CASE("cuda: conv2d forward and gradients through cuDNN", "[cuda]") {
+  using V = std::vector<Tensor>;
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double r = dt == kFloat32 ? 2e-4 : 1e-9;
+    check_op("conv basic", {cpu_randn({2, 3, 9, 8}, dt), cpu_randn({4, 3, 3, 3}, dt), cpu_randn({4}, dt)},
+             [](const V& v) { return conv2d(v[0], v[1], v[2]); }, true, r);
+    check_op("conv stride/pad/dilation", {cpu_randn({2, 4, 11, 10}, dt), cpu_randn({6, 4, 3, 2}, dt), cpu_randn({6}, dt)},
+             [](const V& v) { return conv2d(v[0], v[1], v[2], {2, 1}, {1, 2}, {2, 1}); }, true, r);
+    check_op("conv groups, no bias", {cpu_randn({3, 6, 7, 7}, dt), cpu_randn({4, 3, 3, 3}, dt)},
+             [](const V& v) { return conv2d(v[0], v[1], Tensor(), {1, 1}, {1, 1}, {1, 1}, 2); }, true, r);
+    check_op("conv 1x1", {cpu_randn({4, 8, 5, 5}, dt), cpu_randn({16, 8, 1, 1}, dt)},
+             [](const V& v) { return conv2d(v[0], v[1]); }, true, r);
+  }
+}
+
+TEST_CASE("cuda: max and avg pooling with ties, padding, dilation, ceil_mode", "[cuda]") {
+  using V = std::vector<Tensor>;
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor x = cpu_randn({2, 3, 9, 10}, dt);
+    Tensor tied = relu(cpu_randn({2, 3, 8, 8}, dt));  // many all-zero windows
+    check_op("max_pool 2x2", {x}, [](const V& v) { return max_pool2d(v[0], {2, 2}); });
+    check_op("max_pool ties", {tied}, [](const V& v) { return max_pool2d(v[0], {2, 2}); });
+    check_op("max_pool overlap pad", {x}, [](const V& v) { return max_pool2d(v[0], {3, 3}, {2, 2}, {1, 1}); });
+    check_op("max_pool dilation", {x}, [](const V& v) { return max_pool2d(v[0], {2, 3}, {1, 2}, {0, 1}, {2, 2}); });
+    check_op("max_pool ceil_mode", {x}, [](const V& v) { return max_pool2d(v[0], {2, 2}, {2, 2}, {0, 0}, {1, 1}, true); });
+    check_op("avg_pool 2x2", {x}, [](const V& v) { return avg_pool2d(v[0], {2, 2}); });
+    check_op("avg_pool pad include", {x}, [](const V& v) { return avg_pool2d(v[0], {3, 3}, {2, 2}, {1, 1}); });
+    check_op("avg_pool pad exclude", {x},
+             [](const V& v) { return avg_pool2d(v[0], {3, 3}, {2, 2}, {1, 1}, false, false); });
+    check_op("avg_pool ceil_mode", {x}, [](const V& v) { return avg_pool2d(v[0], {3, 2}, {2, 2}, {1, 0}, true, true); });
+    check_op("adaptive_avg_pool", {x}, [](const V& v) { return adaptive_avg_pool2d(v[0], {4, 3}); });
+  }
+}
+
+TEST_CASE("cuda: nll_loss and cross_entropy", "[cuda]") {
+  using V = std::vector<Tensor>;
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor logits = cpu_randn({37, 10}, dt) * 4.0;
+    Tensor target = randint(0, 10, {37});
+    for (auto red : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+      check_op("cross_entropy", {logits, target}, [red](const V& v) { return cross_entropy(v[0], v[1], red); });
+      check_op("nll_loss", {log_softmax(logits, 1), target}, [red](const V& v) { return nll_loss(v[0], v[1], red); });
+    }
+  }
+}
+
+TEST_CASE("cuda: random numbers equal the CPU's for the same seed", "[cuda]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    manual_seed(g_seed);
+    Tensor a = rand({1000, 37}, TensorOptions(dt));
+    manual_seed(g_seed);
+    Tensor b = rand({1000, 37}, TensorOptions(dt, kCuda));
+    require_close(b, a, 0, 0);  // bit-identical
+    manual_seed(g_seed + 1);
+    Tensor c = uniform({5000}, -3.0, 7.0, TensorOptions(dt));
+    manual_seed(g_seed + 1);
+    Tensor d = uniform({5000}, -3.0, 7.0, TensorOptions(dt, kCuda));
+    require_close(d, c, 0, 0);
+    manual_seed(g_seed + 2);
+    Tensor e = randn({5000}, TensorOptions(dt));
+    manual_seed(g_seed + 2);
+    Tensor f = randn({5000}, TensorOptions(dt, kCuda));
+    require_close(f, e, dt == kFloat32 ? 1e-6 : 1e-12, 1e-12);  // log/cos may differ in the last bits
+  }
+  manual_seed(g_seed + 3);
+  Tensor i = randint(-7, 19, {10000});
+  manual_seed(g_seed + 3);
+  Tensor j = randint(-7, 19, {10000}, TensorOptions(kInt64, kCuda));
+  require_close(j, i, 0, 0);
+  manual_seed(g_seed + 4);
+  Tensor x = cpu_randn({300, 20});
+  Tensor dc = dropout(x, 0.3, true);
+  manual_seed(g_seed + 4);
+  (void)cpu_randn({300, 20});  // the same generator state as the CPU run
+  Tensor dg = dropout(on_cuda(x), 0.3, true);
+  require_close(dg, dc);
+}
+
+TEST_CASE("cuda: 0-size tensors", "[cuda]") {
+  Tensor e = zeros({0, 5}, kCuda);
+  REQUIRE((e + e).numel() == 0);
+  REQUIRE(exp(e).numel() == 0);
+  REQUIRE(sum(e, {1}).numel() == 0);
+  require_close(sum(e, {0}), zeros({5}), 0, 0);
+  REQUIRE(softmax(e, 1).numel() == 0);
+  REQUIRE(matmul(e, zeros({5, 3}, kCuda)).shape() == Shape{0, 3});
+  REQUIRE(e.cpu().numel() == 0);
+}
+
+TEST_CASE("cuda: errors are exceptions, not aborts", "[cuda]") {
+  Tensor a = ones({3}, kCuda), b = ones({3});
+  REQUIRE_THROWS_AS(add(a, b), DeviceError);
+  REQUIRE_THROWS_AS(zeros({2}, Device::cuda(99)), DeviceError);
+  REQUIRE_THROWS_AS(matmul(ones({2, 3}, kCuda), ones({4, 2}, kCuda)), ShapeError);
+}
+
+TEST_CASE("cuda: caching allocator makes no cudaMalloc in a steady training loop", "[cuda]") {
+  Tensor w = leaf(on_cuda(cpu_randn({64, 32})));
+  Tensor x = on_cuda(cpu_randn({128, 64}));
+  Tensor t = on_cuda(randint(0, 32, {128}));
+  auto step = [&] {
+    Tensor loss = cross_entropy(relu(matmul(x, w)), t);
+    loss.backward();
+    NoGradGuard ng;
+    w.sub_(w.grad() * 0.01);
+    w.grad().zero_();
+  };
+  step();
+  step();
+  cuda::synchronize();
+  const auto before = cuda::memory_stats(0);
+  for (int i = 0; i < 20; ++i) step();
+  cuda::synchronize();
+  const auto after = cuda::memory_stats(0);
+  REQUIRE(after.num_device_mallocs == before.num_device_mallocs);
+  REQUIRE(after.peak >= after.allocated);
+  REQUIRE(after.reserved >= after.allocated);
+  cuda::empty_cache();
+  REQUIRE(cuda::memory_stats(0).reserved <= after.reserved);
+}
+
+int main(int argc, char* argv[]) {
+  if (!cuda::is_available()) {
+    std::cout << "SKIPPED: CUDA is not available: " << cuda::unavailable_reason() << "\n";
+    return 77;
+  }
+  const char* s = std::getenv("TESSERA_TEST_SEED");
+  g_seed = s ? std::strtoull(s, nullptr, 10) : std::random_device{}();
+  std::cout << "tessera_cuda_tests: seed " << g_seed << " (TESSERA_TEST_SEED=" << g_seed << " repeats this run)\n";
+  manual_seed(g_seed);
+  return Catch::Session().run(argc, argv);
+}
