@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libeigen3-dev libomp-dev zlib1g-dev nlohmann-json3-dev
-  catch2 libbenchmark-dev
+  catch2 libbenchmark-dev libcli11-dev
   dataset-fashion-mnist
   python3
 )

@@ -1,0 +1,111 @@
+// Optimizers, as torch.optim: each holds a list of parameters (leaf tensors that require
+// grad) and updates them in place from their .grad() in step(). Updates run under
+// NoGradGuard with tensor ops, so they work on whatever device the parameters live on.
+// Parameters whose grad is undefined (not reached by backward) are skipped.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "tessera/tensor.hpp"
+
+namespace tessera::optim {
+
+class Optimizer {
+ public:
+  /// Throws ValueError for an empty list and for a parameter that is undefined, not
+  /// floating point or not a leaf; ValueError for a negative learning rate.
+  Optimizer(std::vector<Tensor> params, double lr);
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  /// Clears every parameter's grad: set_to_none drops it (PyTorch 2's default), else zeroes it.
+  void zero_grad(bool set_to_none = true);
+  /// One update of every parameter that has a grad.
+  virtual void step() = 0;
+
+  double lr() const { return lr_; }
+  /// Changes the learning rate (schedulers use it). Throws ValueError when negative.
+  void set_lr(double lr);
+  const std::vector<Tensor>& parameters() const { return params_; }
+  /// Number of step() calls so far.
+  int64_t step_count() const { return step_count_; }
+
+ protected:
+  std::vector<Tensor> params_;
+  double lr_;
+  int64_t step_count_ = 0;
+};
+
+struct SGDOptions {
+  explicit SGDOptions(double lr) : lr_(lr) {}
+  SGDOptions& momentum(double m) { momentum_ = m; return *this; }
+  SGDOptions& dampening(double d) { dampening_ = d; return *this; }
+  SGDOptions& weight_decay(double w) { weight_decay_ = w; return *this; }
+  SGDOptions& nesterov(bool n) { nesterov_ = n; return *this; }
+  double lr_;
+  double momentum_ = 0.0, dampening_ = 0.0, weight_decay_ = 0.0;
+  bool nesterov_ = false;
+};
+
+/// Stochastic gradient descent with momentum, as torch.optim.SGD:
+///   g = grad + weight_decay * p
+///   b = g on the first step, else momentum * b + (1 - dampening) * g   (when momentum != 0)
+///   g = g + momentum * b (nesterov) or g = b
+///   p = p - lr * g
+/// (Sutskever et al. 2013 for the Nesterov form.) Throws ValueError for negative lr,
+/// momentum or weight decay, and for nesterov without momentum or with dampening.
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<Tensor> params, const SGDOptions& options);
+  void step() override;
+  const SGDOptions& options() const { return options_; }
+
+ private:
+  SGDOptions options_;
+  std::vector<Tensor> momentum_buffer_;
+};
+
+struct AdamOptions {
+  explicit AdamOptions(double lr = 1e-3) : lr_(lr) {}
+  AdamOptions& betas(double b1, double b2) { beta1_ = b1; beta2_ = b2; return *this; }
+  AdamOptions& eps(double e) { eps_ = e; return *this; }
+  AdamOptions& weight_decay(double w) { weight_decay_ = w; return *this; }
+  AdamOptions& amsgrad(bool a) { amsgrad_ = a; return *this; }
+  double lr_;
+  double beta1_ = 0.9, beta2_ = 0.999, eps_ = 1e-8;
+  double weight_decay_ = 0.0;  // Adam: L2 added to the gradient; AdamW: decoupled decay (default 1e-2)
+  bool amsgrad_ = false;
+};
+
+/// Adam (Kingma & Ba 2015), bias-corrected, as torch.optim.Adam:
+///   g = grad + weight_decay * p
+///   m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2   (v_max = max(v_max, v) if amsgrad)
+///   p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+/// Throws ValueError for negative lr/eps/weight_decay or betas outside [0, 1).
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<Tensor> params, const AdamOptions& options = AdamOptions());
+  void step() override;
+  const AdamOptions& options() const { return options_; }
+
+ protected:
+  Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled);
+
+ private:
+  AdamOptions options_;
+  bool decoupled_;
+  std::vector<Tensor> exp_avg_, exp_avg_sq_, max_exp_avg_sq_;
+  std::vector<int64_t> steps_;
+};
+
+/// AdamW (Loshchilov & Hutter 2019), as torch.optim.AdamW: Adam without the L2 term in the
+/// gradient, and p = p * (1 - lr * weight_decay) before the Adam update. The default
+/// weight decay is PyTorch's 1e-2.
+class AdamW : public Adam {
+ public:
+  AdamW(std::vector<Tensor> params, const AdamOptions& options = AdamOptions().weight_decay(1e-2))
+      : Adam(std::move(params), options, true) {}
+};
+
+}  // namespace tessera::optim

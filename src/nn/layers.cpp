@@ -1,0 +1,187 @@
+// The standard layers (see layers.hpp).
+#include "tessera/nn/layers.hpp"
+
+#include <cmath>
+#include <sstream>
+
+#include "tessera/error.hpp"
+#include "tessera/nn/init.hpp"
+#include "tessera/ops.hpp"
+
+namespace tessera::nn {
+
+namespace {
+std::string pair_str(IntPair p) {
+  std::ostringstream os;
+  os << '(' << p.first << ", " << p.second << ')';
+  return os.str();
+}
+bool positive(IntPair p) { return p.first > 0 && p.second > 0; }
+bool non_negative(IntPair p) { return p.first >= 0 && p.second >= 0; }
+}  // namespace
+
+// ---- Sequential ------------------------------------------------------------------------
+
+Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) : Module("Sequential") {
+  for (const auto& m : modules) push_back(m);
+}
+
+Sequential& Sequential::push_back(std::shared_ptr<Module> module) {
+  return push_back(std::to_string(modules_.size()), std::move(module));
+}
+
+Sequential& Sequential::push_back(const std::string& name, std::shared_ptr<Module> module) {
+  TESSERA_CHECK(module != nullptr, ValueError, "Sequential::push_back: null module at position ",
+                modules_.size());
+  register_module(name, module);
+  modules_.push_back(std::move(module));
+  return *this;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor y = x;
+  for (auto& m : modules_) y = m->forward(y);
+  return y;
+}
+
+std::shared_ptr<Module> Sequential::operator[](std::size_t i) const {
+  TESSERA_CHECK(i < modules_.size(), IndexError, "Sequential: index ", i, " out of range for ",
+                modules_.size(), " modules");
+  return modules_[i];
+}
+
+// ---- Linear ------------------------------------------------------------------------------
+
+Linear::Linear(const LinearOptions& opts) : Module("Linear"), options(opts) {
+  TESSERA_CHECK(opts.in_features_ > 0 && opts.out_features_ > 0, ValueError,
+                "Linear: in_features and out_features must be positive, got ", opts.in_features_, " and ",
+                opts.out_features_);
+  weight = register_parameter("weight", empty({opts.out_features_, opts.in_features_}));
+  if (opts.bias_) bias = register_parameter("bias", empty({opts.out_features_}));
+  reset_parameters();
+}
+
+void Linear::reset_parameters() {
+  // torch.nn.Linear.reset_parameters.
+  init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (bias.defined()) {
+    double bound = 1.0 / std::sqrt(double(options.in_features_));
+    init::uniform_(bias, -bound, bound);
+  }
+}
+
+Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+
+std::string Linear::extra_repr() const {
+  std::ostringstream os;
+  os << "in_features=" << options.in_features_ << ", out_features=" << options.out_features_
+     << ", bias=" << (options.bias_ ? "true" : "false");
+  return os.str();
+}
+
+// ---- Conv2d --------------------------------------------------------------------------------
+
+Conv2d::Conv2d(const Conv2dOptions& opts) : Module("Conv2d"), options(opts) {
+  TESSERA_CHECK(opts.in_channels_ > 0 && opts.out_channels_ > 0 && opts.groups_ > 0, ValueError,
+                "Conv2d: in_channels, out_channels and groups must be positive, got ", opts.in_channels_, ", ",
+                opts.out_channels_, ", ", opts.groups_);
+  TESSERA_CHECK(opts.in_channels_ % opts.groups_ == 0 && opts.out_channels_ % opts.groups_ == 0, ValueError,
+                "Conv2d: in_channels (", opts.in_channels_, ") and out_channels (", opts.out_channels_,
+                ") must be divisible by groups (", opts.groups_, ")");
+  TESSERA_CHECK(positive(opts.kernel_size_) && positive(opts.stride_) && positive(opts.dilation_) &&
+                    non_negative(opts.padding_),
+                ValueError, "Conv2d: kernel_size ", pair_str(opts.kernel_size_), ", stride ",
+                pair_str(opts.stride_), " and dilation ", pair_str(opts.dilation_),
+                " must be positive and padding ", pair_str(opts.padding_), " non-negative");
+  weight = register_parameter("weight", empty({opts.out_channels_, opts.in_channels_ / opts.groups_,
+                                               opts.kernel_size_.first, opts.kernel_size_.second}));
+  if (opts.bias_) bias = register_parameter("bias", empty({opts.out_channels_}));
+  reset_parameters();
+}
+
+void Conv2d::reset_parameters() {
+  // torch.nn.modules.conv._ConvNd.reset_parameters.
+  init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (bias.defined()) {
+    int64_t fan_in = init::calculate_fan_in_and_fan_out(weight).first;
+    double bound = 1.0 / std::sqrt(double(fan_in));
+    init::uniform_(bias, -bound, bound);
+  }
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  return conv2d(x, weight, bias, options.stride_, options.padding_, options.dilation_, options.groups_);
+}
+
+std::string Conv2d::extra_repr() const {
+  std::ostringstream os;
+  os << options.in_channels_ << ", " << options.out_channels_ << ", kernel_size=" << pair_str(options.kernel_size_)
+     << ", stride=" << pair_str(options.stride_);
+  if (options.padding_.first || options.padding_.second) os << ", padding=" << pair_str(options.padding_);
+  if (options.dilation_.first != 1 || options.dilation_.second != 1)
+    os << ", dilation=" << pair_str(options.dilation_);
+  if (options.groups_ != 1) os << ", groups=" << options.groups_;
+  if (!options.bias_) os << ", bias=false";
+  return os.str();
+}
+
+// ---- pooling --------------------------------------------------------------------------------
+
+Tensor MaxPool2d::forward(const Tensor& x) {
+  return max_pool2d(x, options.kernel_size_, options.stride_, options.padding_, options.dilation_,
+                    options.ceil_mode_);
+}
+
+std::string MaxPool2d::extra_repr() const {
+  std::ostringstream os;
+  os << "kernel_size=" << pair_str(options.kernel_size_) << ", stride=" << pair_str(options.stride_)
+     << ", padding=" << pair_str(options.padding_) << ", dilation=" << pair_str(options.dilation_)
+     << ", ceil_mode=" << (options.ceil_mode_ ? "true" : "false");
+  return os.str();
+}
+
+Tensor AvgPool2d::forward(const Tensor& x) {
+  return avg_pool2d(x, options.kernel_size_, options.stride_, options.padding_, options.ceil_mode_,
+                    options.count_include_pad_);
+}
+
+std::string AvgPool2d::extra_repr() const {
+  std::ostringstream os;
+  os << "kernel_size=" << pair_str(options.kernel_size_) << ", stride=" << pair_str(options.stride_)
+     << ", padding=" << pair_str(options.padding_);
+  return os.str();
+}
+
+Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size); }
+
+std::string AdaptiveAvgPool2d::extra_repr() const { return "output_size=" + pair_str(output_size); }
+
+// ---- activations, dropout, shape ------------------------------------------------------------------
+
+Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+
+Dropout::Dropout(double p_) : Module("Dropout"), p(p_) {
+  TESSERA_CHECK(p_ >= 0.0 && p_ <= 1.0, ValueError, "Dropout: probability must be in [0, 1], got ", p_);
+}
+
+Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training()); }
+
+std::string Dropout::extra_repr() const {
+  std::ostringstream os;
+  os << "p=" << p;
+  return os.str();
+}
+
+Tensor Flatten::forward(const Tensor& x) { return x.flatten(start_dim, end_dim); }
+
+std::string Flatten::extra_repr() const {
+  std::ostringstream os;
+  os << "start_dim=" << start_dim << ", end_dim=" << end_dim;
+  return os.str();
+}
+
+Tensor LogSoftmax::forward(const Tensor& x) { return log_softmax(x, dim); }
+
+std::string LogSoftmax::extra_repr() const { return "dim=" + std::to_string(dim); }
+
+}  // namespace tessera::nn
