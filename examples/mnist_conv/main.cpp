@@ -20,6 +20,7 @@
 #include "tessera/backend.hpp"
 #include "tessera/data/dataloader.hpp"
 #include "tessera/data/mnist.hpp"
+#include "tessera/env/report.hpp"
 #include "tessera/nn/serialize.hpp"
 #include "tessera/ops.hpp"
 #include "tessera/optim/lr_scheduler.hpp"
@@ -233,6 +234,11 @@ int run(const Args& a) {
   if (cosine) schedule << "cosine to 0";
   else schedule << "x" << a.gamma << " per epoch";
 
+  {
+    // One line from tessera-env: which GPU stack this process sees and whether it is usable.
+    const env::Report& report = env::process_report();
+    std::cout << "env: " << env::summary(report, env::check(report)) << "\n";
+  }
   std::cout << "mnist_conv: " << train_set.size() << " training / " << test_set.size() << " test images from "
             << a.data << " (normalised with mean " << mean << ", std " << stdev << ")\n"
             << "device " << device << ", " << (a.threads > 0 ? a.threads : get_num_threads()) << " CPU threads, "
