@@ -11,25 +11,16 @@
 #include "tessera/autograd/gradcheck.hpp"
 #include "tessera/ops.hpp"
 #include "tessera/random.hpp"
+#include "tensor_testing.hpp"
 
 using namespace tessera;
 using Catch::Matchers::Contains;
+using tessera::testing::values_of;
+using tessera::testing::random_tensor;
 
 namespace {
 
 using IntPair = std::pair<int64_t, int64_t>;
-
-std::vector<double> values_of(const Tensor& t) {
-  const Tensor c = t.detach().to(Device::cpu(), kFloat64).contiguous();
-  const double* d = c.data_ptr<double>();
-  return std::vector<double>(d, d + c.numel());
-}
-
-Tensor random_tensor(const Shape& shape, DType dtype, bool requires_grad = false) {
-  Tensor t = randn(shape, TensorOptions(dtype));
-  if (requires_grad) t.requires_grad_(true);
-  return t;
-}
 
 void require_close(const std::vector<double>& got, const std::vector<double>& want, double tol) {
   REQUIRE(got.size() == want.size());

@@ -9,23 +9,14 @@
 #include "tessera/autograd/gradcheck.hpp"
 #include "tessera/ops.hpp"
 #include "tessera/random.hpp"
+#include "tensor_testing.hpp"
 
 using namespace tessera;
 using Catch::Matchers::Contains;
+using tessera::testing::values_of;
+using tessera::testing::random_tensor;
 
 namespace {
-
-std::vector<double> values_of(const Tensor& t) {
-  const Tensor c = t.detach().to(Device::cpu(), kFloat64).contiguous();
-  const double* d = c.data_ptr<double>();
-  return std::vector<double>(d, d + c.numel());
-}
-
-Tensor random_tensor(const Shape& shape, DType dtype, bool requires_grad = false) {
-  Tensor t = randn(shape, TensorOptions(dtype));
-  if (requires_grad) t.requires_grad_(true);
-  return t;
-}
 
 Tensor targets(const std::vector<int64_t>& t) { return from_vector<int64_t>(t, {int64_t(t.size())}); }
 

@@ -10,36 +10,18 @@
 
 #include "tessera/autograd/autograd.hpp"
 #include "tessera/ops.hpp"
+#include "tensor_testing.hpp"
 
 using namespace tessera;
 using Catch::Matchers::Contains;
+using tessera::testing::for_each_index;
 
 namespace {
 
+// testing::elem (read through strides), restricted to the floating dtypes matmul works on.
 double elem(const Tensor& t, const std::vector<int64_t>& idx) {
-  int64_t off = t.storage_offset();
-  for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * t.strides()[d];
-  const char* p = static_cast<const char*>(t.storage()->data()) + off * int64_t(t.itemsize());
-  if (t.dtype() == kFloat32) return double(*reinterpret_cast<const float*>(p));
-  if (t.dtype() == kFloat64) return *reinterpret_cast<const double*>(p);
-  FAIL("unexpected dtype " << dtype_name(t.dtype()));
-  return NAN;
-}
-
-void for_each_index(const Shape& shape, const std::function<void(const std::vector<int64_t>&)>& fn) {
-  for (int64_t s : shape)
-    if (s == 0) return;
-  std::vector<int64_t> idx(shape.size(), 0);
-  while (true) {
-    fn(idx);
-    int64_t d = int64_t(shape.size()) - 1;
-    while (d >= 0) {
-      if (++idx[size_t(d)] < shape[size_t(d)]) break;
-      idx[size_t(d)] = 0;
-      --d;
-    }
-    if (d < 0) return;
-  }
+  if (t.dtype() != kFloat32 && t.dtype() != kFloat64) FAIL("unexpected dtype " << dtype_name(t.dtype()));
+  return tessera::testing::elem(t, idx);
 }
 
 Tensor random_tensor(const Shape& shape, DType dt, unsigned seed) {

@@ -12,49 +12,13 @@
 
 #include "tessera/autograd/autograd.hpp"
 #include "tessera/ops.hpp"
+#include "tensor_testing.hpp"
 
 using namespace tessera;
 using Catch::Matchers::Contains;
+using namespace tessera::testing;  // elem, for_each_index, values
 
 namespace {
-
-// Element at multi-index idx, read through strides (independent of the library's kernels).
-double elem(const Tensor& t, const std::vector<int64_t>& idx) {
-  int64_t off = t.storage_offset();
-  for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * t.strides()[d];
-  const char* p = static_cast<const char*>(t.storage()->data()) + off * int64_t(t.itemsize());
-  switch (t.dtype()) {
-    case kBool: return *reinterpret_cast<const bool*>(p) ? 1.0 : 0.0;
-    case kUInt8: return double(*reinterpret_cast<const uint8_t*>(p));
-    case kInt32: return double(*reinterpret_cast<const int32_t*>(p));
-    case kInt64: return double(*reinterpret_cast<const int64_t*>(p));
-    case kFloat32: return double(*reinterpret_cast<const float*>(p));
-    case kFloat64: return *reinterpret_cast<const double*>(p);
-  }
-  return NAN;
-}
-
-void for_each_index(const Shape& shape, const std::function<void(const std::vector<int64_t>&)>& fn) {
-  for (int64_t s : shape)
-    if (s == 0) return;
-  std::vector<int64_t> idx(shape.size(), 0);
-  while (true) {
-    fn(idx);
-    int64_t d = int64_t(shape.size()) - 1;
-    while (d >= 0) {
-      if (++idx[size_t(d)] < shape[size_t(d)]) break;
-      idx[size_t(d)] = 0;
-      --d;
-    }
-    if (d < 0) return;
-  }
-}
-
-std::vector<double> values(const Tensor& t) {
-  std::vector<double> out;
-  for_each_index(t.shape(), [&](const std::vector<int64_t>& i) { out.push_back(elem(t, i)); });
-  return out;
-}
 
 std::vector<double> random_values(int64_t n, double lo, double hi, unsigned seed) {
   std::mt19937_64 gen(seed);

@@ -1,0 +1,84 @@
+// Helpers shared by the unit tests (tests/test_*.cpp).
+//
+// elem(), for_each_index() and values() read tensors straight from storage through the
+// tensor's strides and storage offset, independently of the library's kernels, so the
+// checks built on them do not depend on the code under test.
+//
+// values_of() and random_tensor() are conveniences for the nn/loss tests and DO go through
+// the library (to/contiguous and randn); see their comments.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "tessera/tensor.hpp"
+
+namespace tessera {
+namespace testing {
+
+// Element at multi-index idx (one index per dim), read from storage through strides and
+// offset (no kernels). Every dtype is read and returned as double.
+inline double elem(const Tensor& t, const std::vector<int64_t>& idx) {
+  REQUIRE(int64_t(idx.size()) == t.dim());
+  int64_t off = t.storage_offset();
+  for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * t.strides()[d];
+  const char* p = static_cast<const char*>(t.storage()->data()) + off * int64_t(t.itemsize());
+  switch (t.dtype()) {
+    case kBool: return *reinterpret_cast<const bool*>(p) ? 1.0 : 0.0;
+    case kUInt8: return double(*reinterpret_cast<const uint8_t*>(p));
+    case kInt32: return double(*reinterpret_cast<const int32_t*>(p));
+    case kInt64: return double(*reinterpret_cast<const int64_t*>(p));
+    case kFloat32: return double(*reinterpret_cast<const float*>(p));
+    case kFloat64: return *reinterpret_cast<const double*>(p);
+  }
+  return NAN;
+}
+
+// Calls fn with every multi-index of shape in row-major order (none when a dim is 0; one,
+// the empty index, for a 0-d shape). Pure index arithmetic, no kernels.
+inline void for_each_index(const Shape& shape, const std::function<void(const std::vector<int64_t>&)>& fn) {
+  for (int64_t s : shape)
+    if (s == 0) return;
+  std::vector<int64_t> idx(shape.size(), 0);
+  while (true) {
+    fn(idx);
+    int64_t d = int64_t(shape.size()) - 1;
+    while (d >= 0) {
+      if (++idx[size_t(d)] < shape[size_t(d)]) break;
+      idx[size_t(d)] = 0;
+      --d;
+    }
+    if (d < 0) return;
+  }
+}
+
+// All elements in row-major order, read through strides with elem() (no kernels).
+inline std::vector<double> values(const Tensor& t) {
+  std::vector<double> out;
+  for_each_index(t.shape(), [&](const std::vector<int64_t>& i) { out.push_back(elem(t, i)); });
+  return out;
+}
+
+// All elements in row-major order as float64, via the library's detach/to/contiguous (so
+// it also works for CPU copies of device tensors). Use values() where the copy and
+// conversion kernels must not be trusted.
+inline std::vector<double> values_of(const Tensor& t) {
+  const Tensor c = t.detach().to(Device::cpu(), kFloat64).contiguous();
+  const double* d = c.data_ptr<double>();
+  return std::vector<double>(d, d + c.numel());
+}
+
+// Standard-normal tensor from the library's randn (global generator), optionally a leaf
+// that requires grad.
+inline Tensor random_tensor(const Shape& shape, DType dtype, bool requires_grad = false) {
+  Tensor t = randn(shape, TensorOptions(dtype));
+  if (requires_grad) t.requires_grad_(true);
+  return t;
+}
+
+}  // namespace testing
+}  // namespace tessera
