@@ -85,13 +85,17 @@ cmake_args=(-S "$root" -B "$root/$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
 if ! cmake "${cmake_args[@]}" > "$OUT/build.log" 2>&1; then
   say "- FAIL: configure (see build.log)"; tail -40 "$OUT/build.log"; exit 3
 fi
-if ! timeout 330 cmake --build "$root/$BUILD_DIR" -j "$JOBS" --target tessera_cuda_tests tessera_bench mnist_conv \
+if ! timeout 330 cmake --build "$root/$BUILD_DIR" -j "$JOBS" --target tessera_cuda_tests tessera_bench mnist_conv tessera-env \
     >> "$OUT/build.log" 2>&1; then
   say "- FAIL: build (see build.log)"; grep -E "error|Error" "$OUT/build.log" | head -40; exit 4
 fi
 say "- build: OK ($(elapsed))"
 bin="$root/$BUILD_DIR"
 export LD_LIBRARY_PATH="${prefix:+$prefix/lib/x86_64-linux-gnu:}${cudnn_root:+$cudnn_root/lib:}${LD_LIBRARY_PATH:-}"
+
+# ---- the GPU stack as tessera-env sees it (issue 5 wants this output from a GPU machine) -------
+"$bin/tools/tessera-env" > "$OUT/env.txt" 2>&1
+say "- tessera-env: rc=$? ($(tail -1 "$OUT/env.txt"))"
 
 # ---- parity suite -----------------------------------------------------------------------------
 echo "== parity tests ($(elapsed))"
