@@ -95,9 +95,7 @@ Tensor wrap_scalar(const Tensor& t, double v) {
       dt = DType::Float32;
     } else {
       if (dt == DType::Bool) dt = DType::Int64;
-      double lo = dt == DType::UInt8 ? 0.0 : dt == DType::Int32 ? -2147483648.0 : -9223372036854775808.0;
-      double hi = dt == DType::UInt8 ? 255.0 : dt == DType::Int32 ? 2147483647.0 : 9223372036854775807.0;
-      if (!(v >= lo && v < hi + 1)) dt = DType::Float32;
+      if (!fits_integer_dtype(v, dt)) dt = DType::Float32;
     }
   }
   return scalar_tensor(v, TensorOptions(dt, t.device()));

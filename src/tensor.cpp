@@ -386,12 +386,8 @@ Tensor& Tensor::copy_(const Tensor& src_in) {
 Tensor& Tensor::fill_(double value) {
   TESSERA_CHECK(!(autograd::grad_mode_enabled() && requires_grad()), AutogradError,
                 "fill_: tensor requires grad; fill it under NoGradGuard");
-  if (!is_floating_point(dtype()) && dtype() != DType::Bool) {
-    double lo = dtype() == DType::UInt8 ? 0.0 : dtype() == DType::Int32 ? -2147483648.0 : -9223372036854775808.0;
-    double hi = dtype() == DType::UInt8 ? 255.0 : dtype() == DType::Int32 ? 2147483647.0 : 9223372036854775807.0;
-    TESSERA_CHECK(std::isfinite(value) && value >= lo && value < hi + 1, ValueError, "fill_: value ", value,
-                  " does not fit dtype ", dtype_name(dtype()));
-  }
+  TESSERA_CHECK(!is_integral(dtype()) || (std::isfinite(value) && fits_integer_dtype(std::trunc(value), dtype())),
+                ValueError, "fill_: value ", value, " does not fit dtype ", dtype_name(dtype()));
   if (numel() > 0) backend_for(device()).fill(*this, value);
   return *this;
 }

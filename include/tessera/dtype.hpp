@@ -51,6 +51,15 @@ constexpr bool is_integral(DType t, bool include_bool = false) {
   return t == DType::UInt8 || t == DType::Int32 || t == DType::Int64 || (include_bool && t == DType::Bool);
 }
 
+/// Whether v is a finite whole number that an integer dtype (uint8, int32, int64) holds
+/// exactly, so casting it is defined. Always true for float and bool dtypes.
+constexpr bool fits_integer_dtype(double v, DType t) {
+  if (!is_integral(t)) return true;
+  const double lo = t == DType::UInt8 ? 0.0 : t == DType::Int32 ? -2147483648.0 : -9223372036854775808.0;
+  const double hi = t == DType::UInt8 ? 256.0 : t == DType::Int32 ? 2147483648.0 : 9223372036854775808.0;
+  return v >= lo && v < hi && v == static_cast<double>(static_cast<long long>(v));
+}
+
 /// Result dtype of a binary op between tensors of dtypes a and b (torch.promote_types):
 /// int + float -> float, float32 + float64 -> float64, bool + uint8 -> uint8.
 constexpr DType promote_types(DType a, DType b) { return a > b ? a : b; }
