@@ -336,17 +336,12 @@ Tensor& inplace(BinaryOp op, Tensor& a, const Tensor& b_in) {
     TESSERA_CHECK(a.strides()[d] != 0 || a.shape()[d] <= 1, ValueError, name, "_: destination of shape ",
                   shape_str(a.shape()), " has overlapping elements (stride 0 in dim ", d, ")");
   Tensor b = b_in.detach().to(dt);
-  if (b.storage().get() == a.storage().get() && b_in.dtype() == dt && a.numel() > 0) {
-    bool same_view = b.storage_offset() == a.storage_offset() && b.strides() == a.strides() && b.shape() == a.shape();
-    if (!same_view) {
-      // Partial overlap makes the result depend on iteration order: refuse it.
-      int64_t a_lo = a.storage_offset(), a_hi = a_lo, b_lo = b.storage_offset(), b_hi = b_lo;
-      for (int64_t d = 0; d < a.dim(); ++d) a_hi += (a.shape()[size_t(d)] - 1) * a.strides()[size_t(d)];
-      for (int64_t d = 0; d < b.dim(); ++d) b_hi += std::max<int64_t>(b.shape()[size_t(d)] - 1, 0) * b.strides()[size_t(d)];
-      TESSERA_CHECK(!(a_lo <= b_hi && b_lo <= a_hi), ValueError, name,
-                    "_: the second input overlaps the destination (shape ", shape_str(a.shape()),
-                    ") partially in memory; pass a .clone() of it");
-    }
+  if (b_in.dtype() == dt && may_share_memory(a, b)) {
+    // Partial overlap makes the result depend on iteration order: refuse it.
+    const bool same_view =
+        b.storage_offset() == a.storage_offset() && b.strides() == a.strides() && b.shape() == a.shape();
+    TESSERA_CHECK(same_view, ValueError, name, "_: the second input overlaps the destination (shape ",
+                  shape_str(a.shape()), ") partially in memory; pass a .clone() of it");
   }
   if (a.numel() > 0) backend_for(a.device()).binary(op, a.detach(), b.expand(shape), a.detach());
   return a;

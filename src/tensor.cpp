@@ -333,8 +333,7 @@ Tensor Tensor::to(Device dev, DType dt) const {
   return out;
 }
 
-namespace {
-bool may_overlap(const Tensor& a, const Tensor& b) {
+bool may_share_memory(const Tensor& a, const Tensor& b) {
   if (a.storage().get() != b.storage().get() || a.numel() == 0 || b.numel() == 0) return false;
   auto extent = [](const Tensor& t) {
     int64_t lo = t.storage_offset(), hi = t.storage_offset();
@@ -348,7 +347,6 @@ bool may_overlap(const Tensor& a, const Tensor& b) {
   auto [blo, bhi] = extent(b);
   return alo < bhi && blo < ahi;
 }
-}  // namespace
 
 Tensor& Tensor::copy_(const Tensor& src_in) {
   TESSERA_CHECK(src_in.defined(), ValueError, "copy_: source tensor is undefined");
@@ -366,7 +364,7 @@ Tensor& Tensor::copy_(const Tensor& src_in) {
   Tensor src = src_in.shape() == shape() ? src_in : src_in.expand(shape());
   if (numel() == 0) return *this;
   if (src.device() == device()) {
-    if (may_overlap(src, *this)) {
+    if (may_share_memory(src, *this)) {
       if (src.storage_offset() == storage_offset() && src.strides() == strides() && src.dtype() == dtype())
         return *this;  // the same view: nothing to do
       src = src.clone();  // overlapping views: read from a copy so the result is as if copied at once

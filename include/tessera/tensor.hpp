@@ -170,6 +170,11 @@ class Tensor {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
+/// Whether a and b may refer to common bytes: same storage and intersecting address
+/// ranges (numpy.may_share_memory). False when either is empty. Conservative: interleaved
+/// views that never touch the same element still count.
+bool may_share_memory(const Tensor& a, const Tensor& b);
+
 // ---- factories (ops/factory.cpp) -----------------------------------------------------
 struct TensorOptions {
   DType dtype = DType::Float32;
