@@ -9,10 +9,13 @@ packages=(
   catch2 libbenchmark-dev libcli11-dev
   dataset-fashion-mnist
   python3
+  clang libclang-rt-14-dev   # libFuzzer and the clang sanitizer runtimes (scripts/fuzz.sh)
 )
 # Optional extras, installed when asked: libtorch (CPU peer for side-by-side numbers), gnuplot.
 if [[ "${TESSERA_WITH_PEERS:-0}" == "1" ]]; then
-  packages+=(libtorch-dev gnuplot-nox)
+  # libopenblas0-pthread: libtorch goes through the system BLAS; the reference BLAS that
+  # libtorch-dev pulls in is ~20x slower at matmul and would make the baseline a straw man.
+  packages+=(libtorch-dev libopenblas0-pthread gnuplot-nox)
 fi
 
 missing=()

@@ -1,18 +1,23 @@
 #include "tessera/shape.hpp"
 
+#include <algorithm>
+
 #include "tessera/error.hpp"
 
 namespace tessera {
 
 int64_t shape_numel(const Shape& shape) {
-  int64_t n = 1;
+  // Every size is checked, whatever its position: [0, -1] is as invalid as [-1, 0], and
+  // [2^62, 2^62, 0] is rejected like [0, 2^62, 2^62] (its row-major strides overflow).
+  int64_t span = 1;
+  bool empty = false;
   for (int64_t s : shape) {
     TESSERA_CHECK(s >= 0, ValueError, "negative size in shape ", shape_str(shape));
-    if (s == 0) return 0;
-    TESSERA_CHECK(!__builtin_mul_overflow(n, s, &n), ValueError, "shape ", shape_str(shape),
-                  " has more than 2^63 elements");
+    TESSERA_CHECK(!__builtin_mul_overflow(span, std::max<int64_t>(s, 1), &span), ValueError, "shape ",
+                  shape_str(shape), " has more than 2^63 elements (the product of its sizes overflows int64)");
+    if (s == 0) empty = true;
   }
-  return n;
+  return empty ? 0 : span;
 }
 
 Strides contiguous_strides(const Shape& shape) {
@@ -20,7 +25,9 @@ Strides contiguous_strides(const Shape& shape) {
   int64_t s = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     st[i] = s;
-    s *= std::max<int64_t>(shape[i], 1);
+    if (i > 0)
+      TESSERA_CHECK(!__builtin_mul_overflow(s, std::max<int64_t>(shape[i], 1), &s), ValueError, "shape ",
+                    shape_str(shape), " has more than 2^63 elements (its strides overflow int64)");
   }
   return st;
 }

@@ -65,14 +65,16 @@ bool compute_view_strides(const Shape& old_sizes, const Strides& old_strides, co
 
 Shape infer_shape(const char* op, const Shape& shape, int64_t numel, const Shape& from) {
   Shape out = shape;
-  int64_t infer = -1, prod = 1;
+  int64_t infer = -1, prod = 1, span = 1;  // span: product of the sizes counting 0 as 1
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
       TESSERA_CHECK(infer < 0, ShapeError, op, ": only one dim can be -1 in ", shape_str(shape));
       infer = int64_t(i);
     } else {
       TESSERA_CHECK(out[i] >= 0, ShapeError, op, ": invalid size ", out[i], " in ", shape_str(shape));
-      prod *= out[i];
+      TESSERA_CHECK(!__builtin_mul_overflow(span, std::max<int64_t>(out[i], 1), &span), ShapeError, op, ": shape ",
+                    shape_str(shape), " has more than 2^63 elements");
+      prod = (prod == 0 || out[i] == 0) ? 0 : span;
     }
   }
   if (infer >= 0) {
@@ -170,12 +172,12 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   if (end < 0) end += n;
   start = std::clamp<int64_t>(start, 0, n);
   end = std::clamp<int64_t>(end, start, n);
-  int64_t len = (end - start + step - 1) / step;
+  int64_t len = end > start ? (end - start - 1) / step + 1 : 0;  // no overflow for any step
   Shape sz = shape();
   Strides st = strides();
   sz[size_t(d)] = len;
-  int64_t off = storage_offset() + start * st[size_t(d)];
-  st[size_t(d)] *= step;
+  int64_t off = storage_offset() + (len > 0 ? start * st[size_t(d)] : 0);
+  if (len > 1) st[size_t(d)] *= step;  // (len-1)*step < n, so no overflow; a size-1 dim's stride is free
   Tensor out = make_view(*this, sz, st, off);
   Shape in_shape = shape();
   DType dt = dtype();
@@ -193,7 +195,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   d = wrap_real_dim(d, dim(), "narrow");
   int64_t n = shape()[size_t(d)];
   if (start < 0) start += n;
-  TESSERA_CHECK(start >= 0 && length >= 0 && start + length <= n, IndexError, "narrow: start ", start, " length ",
+  TESSERA_CHECK(start >= 0 && length >= 0 && length <= n - start, IndexError, "narrow: start ", start, " length ",
                 length, " out of range for dim ", d, " of size ", n, " (shape ", shape_str(shape()), ")");
   return slice(d, start, start + length, 1);
 }
@@ -273,6 +275,10 @@ Tensor Tensor::expand(const Shape& new_shape) const {
       st[i] = s == want ? strides()[i - lead] : 0;
     }
   }
+  int64_t span = 1;  // the product of the sizes, counting 0 as 1, must fit int64 (shape_numel's rule)
+  for (int64_t s : sz)
+    TESSERA_CHECK(!__builtin_mul_overflow(span, std::max<int64_t>(s, 1), &span), ShapeError, "expand: shape ",
+                  shape_str(new_shape), " of ", shape_str(shape()), " has more than 2^63 elements");
   if (sz == shape()) return *this;
   Tensor out = make_view(*this, sz, st, storage_offset());
   Shape in_shape = shape();

@@ -9,9 +9,12 @@ namespace tessera {
 using Shape = std::vector<int64_t>;
 using Strides = std::vector<int64_t>;
 
-/// Product of sizes (1 for a 0-dim shape). Throws ValueError on overflow of int64.
+/// Product of sizes (1 for a 0-dim shape, 0 when any size is 0). Throws ValueError for a
+/// negative size, or when the product of the sizes, counting 0 as 1, overflows int64 (so
+/// the row-major strides of every accepted shape fit in int64, whatever the order).
 int64_t shape_numel(const Shape& shape);
-/// Row-major (C order) strides, in elements, for a contiguous tensor of this shape.
+/// Row-major (C order) strides, in elements, for a contiguous tensor of this shape (a size
+/// of 0 counts as 1). Throws ValueError when a stride overflows int64.
 Strides contiguous_strides(const Shape& shape);
 /// "[2, 3, 4]".
 std::string shape_str(const Shape& shape);

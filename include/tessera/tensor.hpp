@@ -82,16 +82,19 @@ class Tensor {
   bool is_same(const Tensor& o) const { return impl_ == o.impl_; }
 
   // ---- views (share storage) ------------------------------------------------------
-  /// Same data, new shape; one dim may be -1. Throws ShapeError when numel differs or the
-  /// strides cannot express it without a copy (use reshape).
+  /// Same data, new shape; one dim may be -1. Throws ShapeError when numel differs, when the
+  /// shape has more than 2^63 - 1 elements (product of its sizes, counting 0 as 1), or when
+  /// the strides cannot express it without a copy (use reshape).
   Tensor view(const Shape& shape) const;
-  /// view() when possible, else a contiguous copy.
+  /// view() when possible, else a contiguous copy. Throws ShapeError as view() does for
+  /// a shape that does not fit.
   Tensor reshape(const Shape& shape) const;
   Tensor permute(const std::vector<int64_t>& dims) const;
   Tensor transpose(int64_t dim0, int64_t dim1) const;
   /// Transpose of a tensor with at most 2 dims.
   Tensor t() const;
-  /// Elements [start, start+length) of dim.
+  /// Elements [start, start+length) of dim (a negative start counts from the end). Throws
+  /// IndexError when the range is not inside the dim.
   Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
   /// Python-style x[start:end:step] along dim (clamped like Python; step > 0).
   Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
@@ -100,7 +103,8 @@ class Tensor {
   Tensor squeeze() const;
   Tensor squeeze(int64_t dim) const;
   Tensor unsqueeze(int64_t dim) const;
-  /// Broadcast view to shape (size-1 dims become stride 0; -1 keeps a size).
+  /// Broadcast view to shape (size-1 dims become stride 0; -1 keeps a size). Throws
+  /// ShapeError when a size cannot be broadcast or the shape has more than 2^63 - 1 elements.
   Tensor expand(const Shape& shape) const;
   Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
   Tensor operator[](int64_t index) const { return select(0, index); }
@@ -114,7 +118,9 @@ class Tensor {
   Tensor to(Device device, DType dtype) const;
   Tensor cpu() const { return to(Device::cpu()); }
   /// Copies src into this tensor (broadcasting src, casting dtype, across devices).
-  /// Refuses (ValueError) when the two overlap partially in memory.
+  /// When the two overlap in memory, src is first copied to a temporary, so the result is
+  /// the same as copying from a separate tensor. Refuses (ValueError) an expanded destination
+  /// (several elements sharing one memory location).
   Tensor& copy_(const Tensor& src);
   Tensor& fill_(double value);
   Tensor& zero_() { return fill_(0.0); }

@@ -175,12 +175,14 @@ IdxArray read_idx(const std::string& path, uint32_t expected_magic) {
 
   IdxArray out;
   out.dims.resize(ndims);
-  int64_t numel = 1;
+  // Tessera's shape rule (shape_numel): the product of the dims, counting 0 as 1, must fit
+  // int64, whatever the position of a 0 dim.
+  int64_t numel = 1, span = 1;
   bool overflow = false;
   for (unsigned i = 0; i < ndims; ++i) {
     out.dims[i] = int64_t(load_be32(&dim_bytes[4 * i]));
-    if (out.dims[i] != 0 && numel > std::numeric_limits<int64_t>::max() / out.dims[i]) overflow = true;
-    else numel *= out.dims[i];
+    if (__builtin_mul_overflow(span, std::max<int64_t>(out.dims[i], 1), &span)) overflow = true;
+    numel = out.dims[i] == 0 ? 0 : numel * (overflow ? 1 : out.dims[i]);
   }
   if (overflow) src.fail("dims " + dims_str(out.dims) + " overflow a 64-bit element count");
 
@@ -198,12 +200,13 @@ IdxArray read_idx(const std::string& path, uint32_t expected_magic) {
     return out;
   }
 
-  // gzip: the inflated size is known only by inflating; grow the buffer as data arrives so
-  // that a corrupt header cannot make us allocate more than the stream holds.
-  constexpr int64_t kChunk = int64_t(1) << 24;
+  // gzip: the inflated size is known only by inflating; grow the buffer as data arrives
+  // (doubling from 64 KiB up to 16 MiB steps) so that a corrupt header cannot make us
+  // allocate much more than the stream holds: a 50-byte file claiming 4 GB costs 64 KiB.
+  constexpr int64_t kFirstChunk = int64_t(1) << 16, kMaxChunk = int64_t(1) << 24;
   int64_t have = 0;
   while (have < numel) {
-    int64_t step = std::min(kChunk, numel - have);
+    int64_t step = std::min({std::max(kFirstChunk, have), kMaxChunk, numel - have});
     out.data.resize(size_t(have + step));
     int64_t r = src.read(out.data.data() + have, step);
     have += r;

@@ -2,6 +2,7 @@
 // "Format" section of its README). The header is JSON, parsed with nlohmann/json.
 #include "tessera/io/safetensors.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -111,16 +112,22 @@ void save_safetensors(const std::string& path, const TensorMap& tensors, const M
 }
 
 TensorMap load_safetensors(const std::string& path, Metadata* metadata) {
+  // A directory opens as a stream on Linux and reports a nonsense size: refuse it first.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) corrupt(path, "is a directory, not a safetensors file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IOError(detail::str_cat("load_safetensors: ", path, ": cannot open: ", std::strerror(errno)));
   in.seekg(0, std::ios::end);
-  const uint64_t file_size = uint64_t(in.tellg());
+  const std::streamoff end = in.tellg();
+  if (!in || end < 0) corrupt(path, "cannot determine the file size");
+  const uint64_t file_size = uint64_t(end);
   in.seekg(0, std::ios::beg);
   if (file_size < 8)
     corrupt(path, detail::str_cat("file has ", file_size, " bytes, too short for the 8-byte header length"));
 
   unsigned char len[8];
   in.read(reinterpret_cast<char*>(len), 8);
+  if (!in) corrupt(path, "could not read the 8-byte header length");
   uint64_t header_len = 0;
   for (int i = 0; i < 8; ++i) header_len |= uint64_t(len[i]) << (8 * i);
   if (header_len > file_size - 8)
@@ -168,14 +175,17 @@ TensorMap load_safetensors(const std::string& path, Metadata* metadata) {
       corrupt(path, where + " has dtype \"" + dname +
                         "\", which Tessera does not support (F64, F32, I64, I32, U8, BOOL)");
     e.dtype = *dt;
-    uint64_t numel = 1;
+    // The product of the sizes, counting 0 as 1, must fit int64 (Tessera's shape rule, so
+    // the strides fit): [0, 2^62, 2^62] is rejected here, not deep inside empty().
+    uint64_t numel = 1, span = 1;
     bool overflow = false;
     for (const json& d : v["shape"]) {
       if (!d.is_number_unsigned()) corrupt(path, where + " has a shape entry that is not a non-negative integer");
       uint64_t s = d.get<uint64_t>();
       if (s > uint64_t(INT64_MAX)) overflow = true;
       e.shape.push_back(int64_t(s));
-      if (__builtin_mul_overflow(numel, s, &numel)) overflow = true;
+      if (__builtin_mul_overflow(span, std::max<uint64_t>(s, 1), &span) || span > uint64_t(INT64_MAX)) overflow = true;
+      numel = s == 0 ? 0 : numel * s;  // <= span when there is no overflow
     }
     uint64_t nbytes = 0;
     if (overflow || __builtin_mul_overflow(numel, uint64_t(itemsize(e.dtype)), &nbytes) || nbytes > uint64_t(INT64_MAX))

@@ -1,0 +1,97 @@
+// libFuzzer target: the safetensors reader (tessera::io::load_safetensors).
+//
+// The input is the whole file. load_safetensors must either throw a tessera::Error, or
+// return CPU tensors whose byte sizes match their shapes and dtypes, whose bytes are the
+// file's bytes at the header's data_offsets (checked with an independent JSON parse),
+// which together cover the data section exactly, and which survive a
+// save_safetensors/load_safetensors round trip unchanged (metadata included).
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tessera/error.hpp"
+#include "tessera/io/safetensors.hpp"
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "fuzz_safetensors: %s\n", what.c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+std::string temp_path(const char* tag) {
+  const char* dir = std::getenv("TMPDIR");
+  return std::string(dir && *dir ? dir : "/tmp") + "/tessera_fuzz_st_" + std::to_string(::getpid()) + tag;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::string path = temp_path(".safetensors"), path2 = temp_path("_rt.safetensors");
+  {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) fail("cannot write " + path);
+    if (size > 0 && std::fwrite(data, 1, size, f) != size) fail("short write");
+    std::fclose(f);
+  }
+  tessera::io::TensorMap tensors;
+  tessera::io::Metadata meta;
+  try {
+    tensors = tessera::io::load_safetensors(path, &meta);
+  } catch (const tessera::Error&) {
+    return 0;
+  }
+
+  // Accepted: check it against the file with an independent reading of the header.
+  if (size < 8) fail("accepted a file of " + std::to_string(size) + " bytes");
+  uint64_t header_len = 0;
+  for (int i = 0; i < 8; ++i) header_len |= uint64_t(data[i]) << (8 * i);
+  if (header_len > size - 8) fail("accepted a header length beyond the file");
+  const uint8_t* body = data + 8 + header_len;
+  const uint64_t body_size = size - 8 - header_len;
+  nlohmann::json header = nlohmann::json::parse(data + 8, data + 8 + header_len, nullptr, false);
+  if (header.is_discarded() || !header.is_object()) fail("accepted a header that is not a JSON object");
+  size_t entries = 0;
+  uint64_t total = 0;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") continue;
+    ++entries;
+    auto found = tensors.find(it.key());
+    if (found == tensors.end()) fail("tensor '" + it.key() + "' of the header is missing from the result");
+    const tessera::Tensor& t = found->second;
+    if (!t.defined() || !t.is_cpu() || !t.is_contiguous()) fail("tensor '" + it.key() + "' is not a contiguous CPU tensor");
+    if (it.value()["dtype"] != tessera::io::safetensors_dtype_name(t.dtype())) fail("dtype of '" + it.key() + "' differs");
+    std::vector<int64_t> shape;
+    for (const auto& d : it.value()["shape"]) shape.push_back(d.get<int64_t>());
+    if (shape != t.shape()) fail("shape of '" + it.key() + "' differs: " + tessera::shape_str(t.shape()));
+    const uint64_t b = it.value()["data_offsets"][0].get<uint64_t>(), e = it.value()["data_offsets"][1].get<uint64_t>();
+    if (b > e || e > body_size) fail("accepted data_offsets outside the data of '" + it.key() + "'");
+    if (uint64_t(t.numel()) * t.itemsize() != e - b || t.nbytes() != e - b || t.storage()->nbytes() < t.nbytes())
+      fail("byte size of '" + it.key() + "' does not match its shape and dtype");
+    if (e > b && std::memcmp(t.raw_data(), body + b, e - b) != 0) fail("bytes of '" + it.key() + "' differ from the file");
+    total += e - b;
+  }
+  if (entries != tensors.size()) fail("result has tensors the header does not name");
+  if (total != body_size) fail("accepted a data section with holes, overlaps or trailing bytes");
+
+  // Round trip.
+  tessera::io::save_safetensors(path2, tensors, meta);
+  tessera::io::Metadata meta2;
+  tessera::io::TensorMap again = tessera::io::load_safetensors(path2, &meta2);
+  if (meta2 != meta || again.size() != tensors.size()) fail("round trip changed the metadata or the tensor count");
+  for (const auto& kv : tensors) {
+    const tessera::Tensor& a = kv.second;
+    const tessera::Tensor& c = again.at(kv.first);
+    if (a.dtype() != c.dtype() || a.shape() != c.shape() || a.nbytes() != c.nbytes() ||
+        (a.nbytes() > 0 && std::memcmp(a.raw_data(), c.raw_data(), a.nbytes()) != 0))
+      fail("round trip changed tensor '" + kv.first + "'");
+  }
+  return 0;
+}
