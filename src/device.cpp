@@ -28,7 +28,10 @@ Device::Device(const std::string& spec) {
   index = v;
 }
 
-std::string Device::str() const { return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index); }
+std::string Device::str() const {
+  if (is_cpu()) return index == 0 ? std::string("cpu") : "cpu:" + std::to_string(index);
+  return "cuda:" + std::to_string(index);
+}
 
 std::ostream& operator<<(std::ostream& os, Device d) { return os << d.str(); }
 

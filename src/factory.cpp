@@ -1,5 +1,6 @@
 // Tensor factories.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "tessera/autograd/autograd.hpp"
@@ -14,15 +15,28 @@ Tensor finish(Tensor t, const TensorOptions& opts) {
   if (opts.requires_grad) t.requires_grad_(true);
   return t;
 }
+
+/// shape_numel with the op's name in front of its message.
+int64_t checked_numel(const Shape& shape, const char* op) {
+  try {
+    return shape_numel(shape);
+  } catch (const ValueError& e) {
+    throw ValueError(detail::str_cat(op, ": ", e.what()));
+  }
+}
 }  // namespace
 
 Tensor empty(const Shape& shape, TensorOptions opts) {
   for (int64_t s : shape)
     TESSERA_CHECK(s >= 0, ValueError, "empty: negative size in shape ", shape_str(shape));
-  int64_t n = shape_numel(shape);
+  int64_t n = checked_numel(shape, "empty");
+  // Byte counts and offsets are ptrdiff_t-sized everywhere (allocators round them up), so
+  // a storage may hold at most PTRDIFF_MAX bytes.
   std::size_t bytes = 0;
-  TESSERA_CHECK(!__builtin_mul_overflow(std::size_t(n), itemsize(opts.dtype), &bytes), ValueError,
-                "empty: shape ", shape_str(shape), " of ", dtype_name(opts.dtype), " overflows the byte count");
+  TESSERA_CHECK(!__builtin_mul_overflow(std::size_t(n), itemsize(opts.dtype), &bytes) &&
+                    bytes <= std::size_t(PTRDIFF_MAX),
+                ValueError, "empty: shape ", shape_str(shape), " of ", dtype_name(opts.dtype),
+                " overflows the byte count (more than 2^63 - 1 bytes)");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = Storage::allocate(bytes, opts.device);
   impl->sizes = shape;
@@ -52,8 +66,10 @@ Tensor arange(double start, double end, double step, TensorOptions opts) {
   TESSERA_CHECK(std::isfinite(start) && std::isfinite(end), ValueError, "arange: start and end must be finite");
   TESSERA_CHECK((end - start) / step >= 0 || start == end, ValueError, "arange: step ", step,
                 " has the wrong sign for [", start, ", ", end, ")");
-  int64_t n = int64_t(std::ceil((end - start) / step));
-  if (n < 0) n = 0;
+  const double count = std::ceil((end - start) / step);
+  TESSERA_CHECK(count < 9223372036854775808.0, ValueError, "arange: [", start, ", ", end, ") with step ", step,
+                " has ", count, " elements, more than 2^63 - 1");
+  const int64_t n = count > 0 ? int64_t(count) : 0;
   Tensor t = empty({n}, TensorOptions(DType::Float64));
   double* p = t.data_ptr<double>();
   for (int64_t i = 0; i < n; ++i) p[i] = start + double(i) * step;
@@ -70,8 +86,9 @@ Tensor arange(double end) { return arange(0, end, 1); }
 
 template <typename T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptions opts) {
-  TESSERA_CHECK(shape_numel(shape) == int64_t(values.size()), ShapeError, "from_vector: ", values.size(),
-                " values do not fill shape ", shape_str(shape), " (", shape_numel(shape), " elements)");
+  const int64_t n = checked_numel(shape, "from_vector");
+  TESSERA_CHECK(n == int64_t(values.size()), ShapeError, "from_vector: ", values.size(),
+                " values do not fill shape ", shape_str(shape), " (", n, " elements)");
   Tensor t = empty(shape, TensorOptions(dtype_of_v<T>));
   if constexpr (std::is_same_v<T, bool>) {
     bool* p = t.data_ptr<bool>();
@@ -92,8 +109,8 @@ template Tensor from_vector(const std::vector<float>&, const Shape&, TensorOptio
 template Tensor from_vector(const std::vector<double>&, const Shape&, TensorOptions);
 
 Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device, const Strides& strides) {
-  TESSERA_CHECK(data != nullptr || shape_numel(shape) == 0, ValueError, "from_blob: null data pointer for shape ",
-                shape_str(shape));
+  const int64_t n = checked_numel(shape, "from_blob");
+  TESSERA_CHECK(data != nullptr || n == 0, ValueError, "from_blob: null data pointer for shape ", shape_str(shape));
   TESSERA_CHECK(strides.empty() || strides.size() == shape.size(), ShapeError, "from_blob: ", strides.size(),
                 " strides for shape ", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
@@ -101,10 +118,19 @@ Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device, con
   int64_t extent = 1;
   for (size_t i = 0; i < shape.size(); ++i) {
     TESSERA_CHECK(st[i] >= 0, ValueError, "from_blob: negative stride in ", shape_str(st));
-    if (shape[i] > 0) extent += (shape[i] - 1) * st[i];
+    int64_t span = 0;
+    TESSERA_CHECK(shape[i] == 0 || (!__builtin_mul_overflow(shape[i] - 1, st[i], &span) &&
+                                    !__builtin_add_overflow(extent, span, &extent)),
+                  ValueError, "from_blob: shape ", shape_str(shape), " with strides ", shape_str(st),
+                  " reaches more than 2^63 - 1 elements past data");
   }
-  if (shape_numel(shape) == 0) extent = 0;
-  impl->storage = std::make_shared<Storage>(data, std::size_t(extent) * itemsize(dtype), device, nullptr);
+  if (n == 0) extent = 0;
+  std::size_t bytes = 0;
+  TESSERA_CHECK(!__builtin_mul_overflow(std::size_t(extent), itemsize(dtype), &bytes) &&
+                    bytes <= std::size_t(PTRDIFF_MAX),
+                ValueError, "from_blob: shape ", shape_str(shape), " with strides ", shape_str(st), " of ",
+                dtype_name(dtype), " spans more than 2^63 - 1 bytes");
+  impl->storage = std::make_shared<Storage>(data, bytes, device, nullptr);
   impl->sizes = shape;
   impl->strides = st;
   impl->dtype = dtype;

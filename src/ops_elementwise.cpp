@@ -361,6 +361,9 @@ Tensor& div_(Tensor& a, double b) { return inplace(BinaryOp::Div, a, wrap_scalar
 Tensor& clamp_(Tensor& a, double lo, double hi) {
   TESSERA_CHECK(!(autograd::grad_mode_enabled() && a.requires_grad()), AutogradError,
                 "clamp_: in-place op on a tensor that requires grad");
+  for (size_t d = 0; d < a.shape().size(); ++d)
+    TESSERA_CHECK(a.strides()[d] != 0 || a.shape()[d] <= 1, ValueError, "clamp_: destination of shape ",
+                  shape_str(a.shape()), " has overlapping elements (stride 0 in dim ", d, ")");
   NoGradGuard ng;
   a.copy_(clamp(a, lo, hi));
   return a;

@@ -2,6 +2,7 @@
 // blocks (>= 64 KiB) are kept on free lists by rounded size and reused, so a training loop
 // does not return its activations to the OS and fault them back in every step (that cost a
 // quarter of the mnist_conv step time before). Small blocks go straight to the C library.
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -83,6 +84,10 @@ CachingHostAllocator& host_allocator() {
 }  // namespace
 
 std::shared_ptr<Storage> CpuBackend::allocate(std::size_t nbytes, Device device) {
+  // Beyond PTRDIFF_MAX no allocation can succeed, and round_size would wrap around to a
+  // small block that the caller believes to be nbytes long.
+  if (nbytes > std::size_t(PTRDIFF_MAX))
+    throw Error("cpu: out of memory allocating " + std::to_string(nbytes) + " bytes (more than 2^63 - 1)");
   const std::size_t rounded = round_size(nbytes);
   void* p = host_allocator().allocate(rounded);
   if (!p) throw Error("cpu: out of memory allocating " + std::to_string(nbytes) + " bytes");

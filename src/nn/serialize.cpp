@@ -10,7 +10,15 @@ void save(const Module& module, const std::string& path) {
 }
 
 void load(Module& module, const std::string& path, bool strict) {
-  module.load_state_dict(io::load_safetensors(path), strict);
+  const io::TensorMap state = io::load_safetensors(path);
+  // load_state_dict's errors name the parameters and shapes; add which file they came from.
+  try {
+    module.load_state_dict(state, strict);
+  } catch (const ShapeError& e) {
+    throw ShapeError(std::string(e.what()) + " (checkpoint " + path + ")");
+  } catch (const ValueError& e) {
+    throw ValueError(std::string(e.what()) + " (checkpoint " + path + ")");
+  }
 }
 
 }  // namespace tessera::nn
