@@ -422,6 +422,52 @@ TEST_CASE("max_pool2d hand-worked values, NaN and tie-breaking gradient", "[nn][
           std::vector<double>{-5, -5, -6, -5, -5, -6, -7, -7, -8});
 }
 
+TEST_CASE("max_pool2d 2x2 stride 2: many ties and NaNs, values and first-max gradient", "[nn][pool]") {
+  // The 2x2 / stride 2 window has its own vectorisable path; small integers make ties common
+  // and a few NaNs test NaN propagation. Reference: direct loops over each window in float64.
+  manual_seed(7);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (DType dt : {kFloat32, kFloat64}) {
+    for (const Shape& shape : {Shape{2, 3, 6, 8}, Shape{1, 2, 7, 9}, Shape{3, 1, 4, 2}}) {
+      for (const bool ceil_mode : {false, true}) {
+        INFO(dtype_name(dt) << " " << shape_str(shape) << " ceil_mode " << ceil_mode);
+        std::vector<double> v = values_of(randint(0, 3, shape).to(kFloat64));
+        for (size_t i = 0; i < v.size(); i += 11) v[i] = nan;
+        Tensor x = from_vector<double>(v, shape).to(dt);
+        x.requires_grad_(true);
+        const Tensor y = max_pool2d(x, {2, 2}, {2, 2}, {0, 0}, {1, 1}, ceil_mode);
+        const int64_t H = shape[2], W = shape[3], OH = y.size(2), OW = y.size(3);
+        std::vector<double> want_y, want_g(v.size(), 0.0);
+        for (int64_t pl = 0; pl < shape[0] * shape[1]; ++pl) {
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              int64_t best = -1;
+              for (int64_t i = 2 * oh; i < std::min(2 * oh + 2, H); ++i) {
+                for (int64_t j = 2 * ow; j < std::min(2 * ow + 2, W); ++j) {
+                  const int64_t k = pl * H * W + i * W + j;
+                  const bool best_nan = best >= 0 && std::isnan(v[size_t(best)]);
+                  if (best < 0 || (!best_nan && (std::isnan(v[size_t(k)]) || v[size_t(k)] > v[size_t(best)]))) best = k;
+                }
+              }
+              want_y.push_back(v[size_t(best)]);
+              want_g[size_t(best)] += 1.0;
+            }
+          }
+        }
+        const std::vector<double> got = values_of(y);
+        REQUIRE(got.size() == want_y.size());
+        for (size_t i = 0; i < got.size(); ++i) {
+          INFO("output " << i);
+          if (std::isnan(want_y[i])) CHECK(std::isnan(got[i]));
+          else CHECK(got[i] == want_y[i]);
+        }
+        y.sum().backward();
+        CHECK(values_of(x.grad()) == want_g);
+      }
+    }
+  }
+}
+
 TEST_CASE("max_pool2d gradcheck", "[nn][pool][gradcheck]") {
   manual_seed(22);
   for (const PoolCase& pc : max_pool_cases()) {

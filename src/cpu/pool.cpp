@@ -30,6 +30,48 @@ int64_t plane_grain(const PoolGeom& g) {
   return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, g.H * g.W));
 }
 
+/// Max of a kh x kw window at base (rows row_step apart, columns col_step apart) and the
+/// offset of its first maximum (first NaN wins), without branches on the data (random data
+/// mispredicts a `v > best` branch half the time). KH, KW > 0 fix the window size at compile
+/// time so the loops unroll; 0 takes kh, kw.
+template <typename T, int KH, int KW>
+inline T window_max(const T* base, int64_t kh, int64_t kw, int64_t row_step, int64_t col_step, int64_t& best_off) {
+  if constexpr (KH > 0) kh = KH;
+  if constexpr (KW > 0) kw = KW;
+  T best = base[0];
+  int64_t bo = 0;
+  for (int64_t ki = 0; ki < kh; ++ki) {
+    for (int64_t kj = 0; kj < kw; ++kj) {
+      const int64_t off = ki * row_step + kj * col_step;
+      const T v = base[off];
+      const bool take = (v > best) | ((v != v) & (best == best));
+      best = take ? v : best;
+      bo = take ? off : bo;
+    }
+  }
+  best_off = bo;
+  return best;
+}
+
+/// One output row of a 2x2, stride 2 max pool over input rows r0 and r1 (r0 starts at flat
+/// index start in its plane, rows are W apart): out[j] = max of r0[2j], r0[2j+1], r1[2j],
+/// r1[2j+1] and idx[j] its flat index, the first maximum in that order, or the first NaN.
+template <typename T>
+void max_pool_2x2_row(const T* __restrict r0, const T* __restrict r1, int64_t start, int64_t W, int64_t n,
+                      T* __restrict out, int64_t* __restrict idx) {
+  for (int64_t j = 0; j < n; ++j) {
+    const T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+    // NaN-propagating max: any NaN makes m NaN.
+    const T ab = (b > a || b != b) ? b : a;
+    const T cd = (d > c || d != d) ? d : c;
+    const T m = (cd > ab || cd != cd) ? cd : ab;
+    // First element equal to m, or the first NaN when m is NaN.
+    const int64_t k = (a == m || a != a) ? 0 : (b == m || b != b) ? 1 : (c == m || c != c) ? W : W + 1;
+    out[j] = m;
+    idx[j] = start + 2 * j + k;
+  }
+}
+
 template <typename T>
 void max_pool_forward_impl(const Tensor& x, const Pool2dParams& p, const Tensor& out, const Tensor& idx) {
   const PoolGeom g = make_geom(x.shape(), out.shape());
@@ -45,8 +87,29 @@ void max_pool_forward_impl(const Tensor& x, const Pool2dParams& p, const Tensor&
       int64_t* ip = id + pl * g.OH * g.OW;
       for (int64_t oh = 0; oh < g.OH; ++oh) {
         const int64_t h0 = oh * sh - ph;
-        for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const bool rows_inside = h0 >= 0 && h0 + (kh - 1) * dh < g.H;
+        int64_t ow = 0;
+        if (rows_inside && kh == 2 && kw == 2 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && pw == 0) {
+          // The usual 2x2 / stride 2 window: a loop the compiler vectorises (selects, no
+          // branches on the data), up to the last window that lies inside the row.
+          ow = std::min(g.OW, g.W / 2);
+          max_pool_2x2_row(xp + h0 * g.W, xp + (h0 + 1) * g.W, h0 * g.W, g.W, ow, op + oh * g.OW, ip + oh * g.OW);
+        }
+        for (; ow < g.OW; ++ow) {
           const int64_t w0 = ow * sw - pw;
+          if (rows_inside && w0 >= 0 && w0 + (kw - 1) * dw < g.W) {
+            // Window inside the input (the common case): no bounds checks, and a branch-free
+            // running max (random data mispredicts a `v > best` branch half the time). Takes v
+            // when it is larger, or when it is the first NaN; keeps the first maximum.
+            const int64_t start = h0 * g.W + w0;
+            int64_t best_off = 0;
+            if (kh == 2 && kw == 2)  // the usual 2x2 window, unrolled
+              op[oh * g.OW + ow] = window_max<T, 2, 2>(xp + start, 2, 2, dh * g.W, dw, best_off);
+            else
+              op[oh * g.OW + ow] = window_max<T, 0, 0>(xp + start, kh, kw, dh * g.W, dw, best_off);
+            ip[oh * g.OW + ow] = start + best_off;
+            continue;
+          }
           T best = -std::numeric_limits<T>::infinity();
           int64_t best_i = -1;
           bool found_nan = false;

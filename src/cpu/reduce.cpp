@@ -1,6 +1,7 @@
 // CPU row reductions and softmax. Float32 sums and variances accumulate in float64, so
 // long inputs keep their precision (1e8 ones sum to exactly 1e8).
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -16,15 +17,46 @@ template <typename T>
 using acc_t = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
 
 template <typename T>
+using ArrMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+template <typename T>
 double sum_range(const T* x, int64_t n) {
-  if constexpr (std::is_floating_point_v<T>) {
-    // Eigen's vectorised, tree-shaped reduction in float64.
-    return Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(x, n).template cast<double>().sum();
+  if constexpr (std::is_same_v<T, float>) {
+    // Float64 accumulation in 16 independent lanes: the compiler vectorises the inner loop
+    // (convert to double, add), unlike Eigen's cast<double>().sum(), which ran at a fifth of
+    // the memory bandwidth. Each lane adds n/16 values in float64.
+    constexpr int64_t L = 16;
+    double acc[L] = {};
+    int64_t i = 0;
+    for (; i + L <= n; i += L)
+      for (int64_t j = 0; j < L; ++j) acc[j] += double(x[i + j]);
+    double s = 0;
+    for (; i < n; ++i) s += double(x[i]);
+    for (int64_t j = 0; j < L; ++j) s += acc[j];
+    return s;
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return ArrMap<T>(x, n).sum();  // Eigen's vectorised reduction, already in float64
   } else {
     double s = 0;
     for (int64_t i = 0; i < n; ++i) s += double(x[i]);
     return s;
   }
+}
+
+// Sum over [0, n) of an elementwise expression, accumulated in float64: fill(i, len, buf)
+// writes elements [i, i + len) of the expression into buf (vectorised by Eigen, in the
+// element type), which sum_range then adds; the block stays in L1.
+constexpr int64_t kSumBlock = 1024;
+template <typename T, typename Fill>
+double blocked_sum(int64_t n, Fill&& fill) {
+  alignas(64) T buf[kSumBlock];
+  double s = 0;
+  for (int64_t i = 0; i < n; i += kSumBlock) {
+    const int64_t len = std::min(kSumBlock, n - i);
+    fill(i, len, buf);
+    s += sum_range(buf, len);
+  }
+  return s;
 }
 
 template <typename T>
@@ -184,20 +216,19 @@ void CpuBackend::softmax_rows(const Tensor& x, const Tensor& out, bool log) {
       for (int64_t m = lo; m < hi; ++m) {
         Eigen::Map<const Arr> xr(xp + m * N, N);
         Eigen::Map<Arr> yr(yp + m * N, N);
+        if (N == 0) continue;
         // max with NaN propagation: a NaN anywhere makes the row NaN.
-        T mx = xr[0];
-        for (int64_t i = 0; i < N; ++i) {
-          if (std::isnan(xr[i])) { mx = xr[i]; break; }
-          mx = xr[i] > mx ? xr[i] : mx;
-        }
+        const T mx = xr.template maxCoeff<Eigen::PropagateNaN>();
         if (log) {
           yr = xr - mx;
-          const T lse = T(std::log(yr.exp().template cast<double>().sum()));
-          yr -= lse;
+          const T* shifted = yr.data();
+          const double se = blocked_sum<T>(N, [shifted](int64_t i, int64_t len, T* buf) {
+            Eigen::Map<Arr>(buf, len) = ArrMap<T>(shifted + i, len).exp();
+          });
+          yr -= T(std::log(se));
         } else {
           yr = (xr - mx).exp();
-          const T s = T(yr.template cast<double>().sum());
-          yr /= s;
+          yr /= T(sum_range(yr.data(), N));
         }
       }
     });
@@ -218,11 +249,15 @@ void CpuBackend::softmax_rows_backward(const Tensor& y, const Tensor& grad_y, co
         Eigen::Map<Arr> out(gx + m * N, N);
         if (log) {
           // d/dx log_softmax: g - softmax * sum(g)
-          const T s = T(gr.template cast<double>().sum());
+          const T s = T(sum_range(gr.data(), N));
           out = gr - yr.exp() * s;
         } else {
           // d/dx softmax: y * (g - sum(g * y))
-          const T s = T((gr * yr).template cast<double>().sum());
+          const T* g = gr.data();
+          const T* yv = yr.data();
+          const T s = T(blocked_sum<T>(N, [g, yv](int64_t i, int64_t len, T* buf) {
+            Eigen::Map<Arr>(buf, len) = ArrMap<T>(g + i, len) * ArrMap<T>(yv + i, len);
+          }));
           out = yr * (gr - s);
         }
       }
