@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check of issue 4, in one call on a machine with an NVIDIA GPU (the H200 lent by the
-# device tool): build with CMake + ninja, run the CUDA parity suite, the CUDA benchmarks, one
-# epoch of examples/mnist_conv on the GPU, and PyTorch eager with the same net for comparison.
+# device tool): build with CMake + ninja, run the CUDA parity suite, the benchmark suite (Tessera
+# CUDA, the same cases through PyTorch with scripts/bench-pytorch.py, Tessera on this host's CPU;
+# about 2 minutes), one epoch of examples/mnist_conv on the GPU, and PyTorch eager with the
+# same net for comparison.
 # Logs and a summary go to $OUT (default ./gpu-check-out). Fits in about 8 minutes on an H200
 # with 16 cores.
 #
@@ -13,10 +15,12 @@
 # Through the device tool (from the repository root on the development machine):
 #   scripts/populate-deps.sh
 #   run(command="bash scripts/gpu-check.sh", carry=[".deps"], timeout_s=600)
-# then copy what comes back from $OUT (summary.md, bench.json, *.log) to benchmarks/results/.
+# then copy what comes back from $OUT: results/<date>-<gpu>/ (the benchmark suite's JSON, env,
+# nvidia-smi, lscpu, command) into benchmarks/results/ and run scripts/bench-report for the plots
+# and BENCHMARKS.md; summary.md and *.log next to it.
 #
 # Options (environment): ARCHS (CMAKE_CUDA_ARCHITECTURES, default 90), JOBS (default nproc),
-# BUILD_DIR (default build-gpu), SKIP_TORCH=1.
+# BUILD_DIR (default build-gpu), SKIP_TORCH=1, SUITE_SECONDS (benchmark budget, default 120).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -107,33 +111,88 @@ case $rc in
   *) say "- parity: FAIL rc=$rc ($(grep -E 'test cases' "$OUT/parity.log" | tail -1))" ;;
 esac
 
-# ---- benchmarks -------------------------------------------------------------------------------
+# ---- benchmarks (issue 6 suite): Tessera CUDA, PyTorch CUDA, Tessera CPU on this host's CPU -----
+# About 2 minutes at most in all (SUITE_SECONDS): each part gets a timeout within what is left,
+# writes its JSON as it goes (line-buffered stdout), and a part cut short still reports the
+# cases it finished. Results: $OUT/results/<date>-<gpu>/, the layout scripts/bench-report
+# reads; copy that folder to benchmarks/results/ and run scripts/bench-report there for plots.
 echo "== benchmarks ($(elapsed))"
-timeout 90 "$bin/benchmarks/tessera_bench" --benchmark_filter='BM_cuda' --benchmark_min_time=0.3 \
-  --benchmark_out="$OUT/bench.json" --benchmark_out_format=json > "$OUT/bench.log" 2>&1
-say "- benchmarks: rc=$?"
-python3 - "$OUT/bench.json" >> "$summary" 2>&1 <<'PY'
-import json, sys
-try:
-    b = {x["name"]: x for x in json.load(open(sys.argv[1]))["benchmarks"]}
-except Exception as e:
-    print(f"- benchmark summary unavailable: {e}"); sys.exit(0)
-def bw(prefix):
-    for k, v in b.items():
-        if k.startswith(prefix): return v.get("bytes_per_second", 0) / 1e9
-    return 0.0
-copy = bw("BM_cuda_copy_d2d")
-print(f"- device-to-device copy: {copy:.0f} GB/s (bytes read + written)")
-add = bw("BM_cuda_add")
-print(f"- add 256 MiB: {add:.0f} GB/s = {add / copy if copy else 0:.2f}x copy (target >= 0.85)")
-for k, v in sorted(b.items()):
-    if k.startswith("BM_cuda_softmax"):
-        g = v.get("bytes_per_second", 0) / 1e9
-        print(f"- {v.get('label', '')} {k}: {g:.0f} GB/s = {g / copy if copy else 0:.2f}x copy (target >= 0.8)")
-tf = {v.get("label"): v.get("TFLOPS", 0) / 1e12 if v.get("TFLOPS", 0) > 1e6 else v.get("TFLOPS", 0)
-      for k, v in b.items() if k.startswith("BM_cuda_sgemm")}
-cu, ti = tf.get("cublas", 0), tf.get("tiled", 0)
-print(f"- SGEMM 4096: cuBLAS {cu:.1f} TFLOPS, tiled {ti:.1f} TFLOPS = {ti / cu if cu else 0:.2f}x (target >= 0.6)")
+SUITE_SECONDS="${SUITE_SECONDS:-120}"
+suite_start=$(date +%s)
+suite_left() { echo $(( SUITE_SECONDS - ($(date +%s) - suite_start) )); }
+cap() { local l; l=$(suite_left); (( l < $1 )) && echo $(( l > 5 ? l : 5 )) || echo "$1"; }
+gpu_name="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
+res="$OUT/results/$(date -u +%Y-%m-%d)-$(echo "${gpu_name:-gpu}" | tr '[:upper:]' '[:lower:]' | sed -E 's/[^a-z0-9]+/-/g; s/^-+|-+$//g')"
+mkdir -p "$res"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv,noheader \
+  > "$res/nvidia-smi.txt" 2>/dev/null
+{
+  lscpu 2>/dev/null | grep -E '^(Architecture|Model name|CPU\(s\)|Thread\(s\) per core|Core\(s\) per socket|Socket\(s\)|L1d|L2|L3)'
+  echo "Memory: $(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GiB"}')"
+} > "$res/lscpu.txt"
+cp "$OUT/env.txt" "$res/env.txt" 2>/dev/null
+bench="$bin/benchmarks/tessera_bench"
+{
+  echo "scripts/gpu-check.sh (benchmark part, SUITE_SECONDS=$SUITE_SECONDS):"
+  echo "$bench --benchmark_filter=/cuda/ --benchmark_min_time=0.02 --benchmark_format=json > tessera-cuda.json"
+  echo "python3 scripts/bench-pytorch.py --out pytorch.json --min-time 0.02"
+  echo "OMP_NUM_THREADS=$(nproc) $bench --benchmark_filter=/cpu/ --benchmark_min_time=0.02 --benchmark_format=json > tessera-cpu.json"
+} > "$res/command.txt"
+t=$(cap 75)
+timeout "$t" stdbuf -oL "$bench" --benchmark_filter='/cuda/' --benchmark_min_time=0.02 --benchmark_format=json \
+  > "$res/tessera-cuda.json" 2> "$OUT/bench.log"
+say "- benchmarks, Tessera CUDA: rc=$? (timeout ${t}s; $(grep -c '"name"' "$res/tessera-cuda.json") cases, $(elapsed))"
+if [ -z "${SKIP_TORCH:-}" ] && python3 -c 'import torch' 2>/dev/null; then
+  t=$(cap 50)
+  timeout "$t" python3 "$root/scripts/bench-pytorch.py" --out "$res/pytorch.json" --min-time 0.02 \
+    --max-seconds $(( t > 15 ? t - 10 : 5 )) > "$OUT/bench-pytorch.log" 2>&1
+  say "- benchmarks, PyTorch CUDA: rc=$? (timeout ${t}s; $(grep -c '"name"' "$res/pytorch.json" 2>/dev/null) cases, $(elapsed))"
+fi
+t=$(cap 40)
+OMP_NUM_THREADS="$(nproc)" timeout "$t" stdbuf -oL "$bench" --benchmark_filter='/cpu/' --benchmark_min_time=0.02 \
+  --benchmark_format=json > "$res/tessera-cpu.json" 2>> "$OUT/bench.log"
+say "- benchmarks, Tessera CPU ($(nproc) threads): rc=$? (timeout ${t}s; $(grep -c '"name"' "$res/tessera-cpu.json") cases, $(elapsed))"
+python3 "$root/scripts/bench-report" "$res" --no-update --no-plots > /dev/null 2>> "$OUT/bench.log" &&
+  say "- benchmark report (no plots): ${res#$OUT/}/report.md"
+python3 - "$res" >> "$summary" 2>&1 <<'PY'
+# Issue 4's targets from the suite's JSON (names: BM_<op>/cuda/<size>/manual_time).
+import json, os, re, sys
+res = sys.argv[1]
+b = {}
+for f in ("tessera-cuda.json", "pytorch.json"):
+    p = os.path.join(res, f)
+    try:
+        text = open(p).read()
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError:  # cut short by the timeout: keep the complete cases
+            cut = text[: text.rfind("\n    }") + 6] + "\n  ]\n}\n"
+            doc = json.loads(cut)
+        for x in doc["benchmarks"]:
+            if not x.get("error_occurred"):
+                b[re.sub(r"/(manual|real)_time$|/iterations:\d+", "", x["name"])] = x
+    except Exception as e:
+        print(f"- {f}: unreadable ({e})")
+def get(name, key):
+    return b.get(name, {}).get(key, 0.0)
+copy = get("BM_peak_copy/cuda/67108864", "bytes_per_second") / 1e9
+sgemm = get("BM_peak_sgemm/cuda/8192", "flop_per_second") / 1e12
+print(f"- device-to-device copy: {copy:.0f} GB/s (bytes read + written); cuBLAS SGEMM 8192: {sgemm:.1f} TFLOP/s")
+for n, mib in ((1 << 26, 256), (1 << 28, 1024)):
+    add = get(f"BM_add/cuda/{n}", "bytes_per_second") / 1e9
+    print(f"- add {mib} MiB per tensor: {add:.0f} GB/s = {add / copy if copy else 0:.2f}x copy (target >= 0.85)")
+for op in ("softmax", "log_softmax"):
+    for n in (1 << 26, 1 << 28):
+        g = get(f"BM_{op}/cuda/{n}", "bytes_per_second") / 1e9
+        print(f"- {op} rows of 4096, {n >> 12} rows: {g:.0f} GB/s = {g / copy if copy else 0:.2f}x copy (target >= 0.8)")
+cu, ti = get("BM_matmul/cuda/4096", "flop_per_second") / 1e12, get("BM_matmul_tiled/cuda/4096", "flop_per_second") / 1e12
+print(f"- SGEMM 4096: cuBLAS {cu:.1f} TFLOP/s, tiled {ti:.1f} TFLOP/s = {ti / cu if cu else 0:.2f}x (target >= 0.6)")
+def ms(name):
+    x = b.get(name, {})
+    return x.get("real_time", 0.0) * {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}.get(x.get("time_unit", "ns"), 1e-6)
+ts, ps = ms("BM_train_step/cuda/64"), ms("BM_train_step/pytorch_cuda/64")
+if ts and ps:
+    print(f"- mnist_conv train step, batch 64: Tessera {ts:.2f} ms, PyTorch {ps:.2f} ms (PyTorch/Tessera = {ps / ts:.2f})")
 PY
 
 # ---- MNIST on the GPU -------------------------------------------------------------------------
