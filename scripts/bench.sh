@@ -102,7 +102,7 @@ if [[ -x $libtorch_bench ]]; then
   # libtorch's matmul and linear go through the system BLAS (Debian's alternatives): record
   # which, and warn about the reference BLAS (libblas3), which is about 20x slower than
   # OpenBLAS (Debian libopenblas0-pthread) and would make the baseline a straw man.
-  blas="$(ldd "$libtorch_bench" | awk '/libblas\.so/ {print $3; exit}')"
+  blas="$(ldd "$libtorch_bench" | awk '/libblas\.so/ && !seen {print $3; seen = 1}')"
   blas="$(readlink -f "${blas:-/nonexistent}" 2>/dev/null || true)"
   echo "libtorch BLAS: ${blas:-unknown}" > "$out/peers.txt"
   case "$blas" in
