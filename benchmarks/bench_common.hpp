@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "cpu_peak.hpp"
+
 namespace tessera::bench {
 
 // ---- sizes --------------------------------------------------------------------------------
@@ -146,6 +148,31 @@ template <class Fn>
 benchmark::internal::Benchmark* register_case(const std::string& op, const std::string& device, int64_t size, Fn fn,
                                               benchmark::TimeUnit unit = benchmark::kMicrosecond) {
   return benchmark::RegisterBenchmark(case_name(op, device, size).c_str(), fn)->UseManualTime()->Unit(unit);
+}
+
+/// Registers a ceiling as a case of its own: BM_<op>/<device>/<size>, one iteration that
+/// times measure() and reports its result as `counter` with ceiling_fraction 1.
+template <class Measure>
+void register_ceiling_case(const std::string& op, const std::string& device, int64_t size, const char* counter,
+                           Measure measure) {
+  register_case(op, device, size, [counter, measure](benchmark::State& state) {
+    double value = 0;
+    for (auto _ : state) {
+      const auto t0 = std::chrono::steady_clock::now();
+      value = measure();
+      state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    state.counters[counter] = value;
+    state.counters["ceiling"] = value;
+    state.counters["ceiling_fraction"] = 1.0;
+  })->Iterations(1);
+}
+
+/// The CPU ceilings of cpu_peak.hpp as cases: peak_fma/<device>/<threads> (FLOP/s) and
+/// peak_copy/<device>/<bytes> (bytes/s), measured once per process.
+inline void register_cpu_ceiling_cases(const std::string& device, int threads) {
+  register_ceiling_case("peak_fma", device, threads, "flop_per_second", [] { return cpu_fma_peak(); });
+  register_ceiling_case("peak_copy", device, int64_t(256) << 20, "bytes_per_second", [] { return cpu_copy_bandwidth(); });
 }
 
 }  // namespace tessera::bench

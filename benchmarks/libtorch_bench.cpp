@@ -33,28 +33,7 @@ void run(benchmark::State& state, WorkKind kind, double work, Prepare&& prepare,
 }
 
 void register_all() {
-  register_case("peak_fma", kDev, omp_get_max_threads(), [](benchmark::State& state) {
-    double peak = 0;
-    for (auto _ : state) {
-      const auto t0 = std::chrono::steady_clock::now();
-      peak = cpu_fma_peak();
-      state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    state.counters["flop_per_second"] = peak;
-    state.counters["ceiling"] = peak;
-    state.counters["ceiling_fraction"] = 1.0;
-  })->Iterations(1);
-  register_case("peak_copy", kDev, int64_t(256) << 20, [](benchmark::State& state) {
-    double bw = 0;
-    for (auto _ : state) {
-      const auto t0 = std::chrono::steady_clock::now();
-      bw = cpu_copy_bandwidth();
-      state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    state.counters["bytes_per_second"] = bw;
-    state.counters["ceiling"] = bw;
-    state.counters["ceiling_fraction"] = 1.0;
-  })->Iterations(1);
+  register_cpu_ceiling_cases(kDev, omp_get_max_threads());
 
   for (int64_t n : elementwise_sizes(false)) {
     register_case("add", kDev, n, [n](benchmark::State& state) {

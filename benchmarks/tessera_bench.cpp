@@ -114,28 +114,7 @@ void run(benchmark::State& state, Device dev, WorkKind kind, double work, Prepar
 // ---- ceilings as cases ------------------------------------------------------------------------
 void register_ceilings(bool gpu) {
   if (!gpu) {
-    register_case("peak_fma", "cpu", get_num_threads(), [](benchmark::State& state) {
-      double peak = 0;
-      for (auto _ : state) {
-        const auto t0 = std::chrono::steady_clock::now();
-        peak = cpu_fma_peak();
-        state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
-      state.counters["flop_per_second"] = peak;
-      state.counters["ceiling"] = peak;
-      state.counters["ceiling_fraction"] = 1.0;
-    })->Iterations(1);
-    register_case("peak_copy", "cpu", int64_t(256) << 20, [](benchmark::State& state) {
-      double bw = 0;
-      for (auto _ : state) {
-        const auto t0 = std::chrono::steady_clock::now();
-        bw = cpu_copy_bandwidth();
-        state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
-      state.counters["bytes_per_second"] = bw;
-      state.counters["ceiling"] = bw;
-      state.counters["ceiling_fraction"] = 1.0;
-    })->Iterations(1);
+    register_cpu_ceiling_cases("cpu", get_num_threads());
     return;
   }
   register_case("peak_copy", "cuda", kGpuCopyElems, [](benchmark::State& state) {

@@ -20,27 +20,17 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_common.hpp"
 #include "tessera/data/idx.hpp"
 #include "tessera/error.hpp"
 
 namespace {
 
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "fuzz_idx: %s\n", what.c_str());
-  std::fflush(stderr);
-  std::abort();
-}
-
-std::string temp_path(const char* tag) {
-  const char* dir = std::getenv("TMPDIR");
-  return std::string(dir && *dir ? dir : "/tmp") + "/tessera_fuzz_idx_" + std::to_string(::getpid()) + tag;
-}
+constexpr const char* kTarget = "fuzz_idx";
+[[noreturn]] void fail(const std::string& what) { fuzz::fail(kTarget, what); }
 
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) fail("cannot write " + path);
-  if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) fail("short write " + path);
-  std::fclose(f);
+  fuzz::write_file(kTarget, path, bytes.data(), bytes.size());
 }
 
 std::vector<uint8_t> gzip(const std::vector<uint8_t>& in) {
@@ -70,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (mode == 1) file = gzip(payload);
   if (mode == 2) file.insert(file.begin(), {0x1f, 0x8b});
 
-  static const std::string path = temp_path(".idx"), path2 = temp_path("_rt.idx");
+  static const std::string path = fuzz::temp_path(kTarget, ".idx"), path2 = fuzz::temp_path(kTarget, "_rt.idx");
   write_file(path, file);
   tessera::data::IdxArray a;
   try {

@@ -15,32 +15,21 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_common.hpp"
 #include "tessera/error.hpp"
 #include "tessera/io/safetensors.hpp"
 
 namespace {
 
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "fuzz_safetensors: %s\n", what.c_str());
-  std::fflush(stderr);
-  std::abort();
-}
-
-std::string temp_path(const char* tag) {
-  const char* dir = std::getenv("TMPDIR");
-  return std::string(dir && *dir ? dir : "/tmp") + "/tessera_fuzz_st_" + std::to_string(::getpid()) + tag;
-}
+constexpr const char* kTarget = "fuzz_safetensors";
+[[noreturn]] void fail(const std::string& what) { fuzz::fail(kTarget, what); }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = temp_path(".safetensors"), path2 = temp_path("_rt.safetensors");
-  {
-    FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f) fail("cannot write " + path);
-    if (size > 0 && std::fwrite(data, 1, size, f) != size) fail("short write");
-    std::fclose(f);
-  }
+  static const std::string path = fuzz::temp_path(kTarget, ".safetensors"),
+                           path2 = fuzz::temp_path(kTarget, "_rt.safetensors");
+  fuzz::write_file(kTarget, path, data, size);
   tessera::io::TensorMap tensors;
   tessera::io::Metadata meta;
   try {

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_common.hpp"
 #include "tessera/ops.hpp"
 #include "tessera/tensor.hpp"
 
@@ -38,11 +39,7 @@ constexpr int kMaxOps = 24;
 constexpr int64_t I64MAX = std::numeric_limits<int64_t>::max();
 constexpr int64_t I64MIN = std::numeric_limits<int64_t>::min();
 
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "fuzz_shape: %s\n", what.c_str());
-  std::fflush(stderr);
-  std::abort();
-}
+[[noreturn]] void fail(const std::string& what) { fuzz::fail("fuzz_shape", what); }
 
 std::string str(const Shape& s) { return tessera::shape_str(s); }
 
