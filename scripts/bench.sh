@@ -16,7 +16,7 @@
 # --threads $(nproc) for both Tessera and libtorch, every case; --cuda is passed to CMake as
 # TESSERA_CUDA only when given (else the build's cached choice, or AUTO). With a CUDA build
 # and a usable GPU the CUDA cases run too, and scripts/bench-pytorch.py when PyTorch sees
-# the GPU. On a 2-core machine the two CPU suites take about 3-4 minutes from a built tree.
+# the GPU. On a 2-core machine the two CPU suites take about 2 minutes from a built tree.
 # Stop other work first: the numbers are only as quiet as the machine.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 seconds="${FUZZ_SECONDS:-60}"
 build="${FUZZ_BUILD_DIR:-build-fuzz}"
+case "$build" in /*) ;; *) build="$root/$build" ;; esac  # absolute from here on
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then targets=(idx safetensors shape); fi
 
@@ -25,7 +26,7 @@ echo "fuzz.sh: built in $(( $(date +%s) - start )) s"
 # The targets write each input to a file: put those on tmpfs when there is one.
 scratch=$(mktemp -d -p /dev/shm tessera-fuzz.XXXXXX 2>/dev/null || mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-results="$root/$build/fuzz-results"
+results="$build/fuzz-results"
 rm -rf "$results"
 mkdir -p "$results"
 summary="$results/summary.txt"

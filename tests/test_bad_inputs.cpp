@@ -1094,7 +1094,15 @@ TEST_CASE("checkpoint save is atomic: a failed save keeps the old file and leave
   }
   SECTION("the directory is not writable") {
     if (::geteuid() == 0) {
-      WARN("running as root: directory permissions do not stop writes; case not exercised");
+      // Root writes through directory permissions (as in CI): block the temporary's name
+      // instead with a non-empty directory (save_safetensors names it <path>.tmp<pid>).
+      const fs::path blocker = path + ".tmp" + std::to_string(::getpid());
+      fs::create_directories(blocker / "inside");
+      CHECK_THROWS_AS(nn::save(*mlp(4, 8, 3), path), IOError);
+      CHECK_THROWS_WITH(nn::save(*mlp(4, 8, 3), path), Contains(path) && Contains("temporary"));
+      fs::remove_all(blocker);
+      CHECK(read_bytes(path) == old_bytes);
+      CHECK(dir.entries() == only_the_file);
       return;
     }
     fs::permissions(dir.path, fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,

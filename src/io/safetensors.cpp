@@ -2,6 +2,7 @@
 // "Format" section of its README). The header is JSON, parsed with nlohmann/json.
 #include "tessera/io/safetensors.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,6 +108,13 @@ void save_safetensors(const std::string& path, const TensorMap& tensors, const M
       out.write(static_cast<const char*>(kv.second.raw_data()), std::streamsize(kv.second.nbytes()));
     out.flush();
     if (!out) fail("write failed");
+  }
+  // Make the data durable before the rename publishes it, so a power loss cannot leave an
+  // empty or partial file under the final name (the rename itself is atomic).
+  if (int fd = ::open(tmp.c_str(), O_RDONLY); fd >= 0) {
+    const int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0) fail("fsync of the temporary file failed");
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename the temporary file over it");
 }
