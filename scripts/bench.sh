@@ -11,6 +11,9 @@
 # (Google Benchmark JSON) into benchmarks/results/<date>-<host>/ with tessera-env's report,
 # an lscpu summary and the command; then scripts/bench-report writes <run>/report.md, the
 # plots in <run>/plots/ and the measured part of BENCHMARKS.md.
+# A --filter run is partial: it goes to <build>/bench-partial/<time>-<host>/ unless --out is
+# given, and only its own report.md is written (BENCHMARKS.md is left alone); so is any run
+# whose --out lies outside benchmarks/results/.
 #
 # Defaults: --min-time 0.2 (seconds per case, Google Benchmark's --benchmark_min_time),
 # --threads $(nproc) for both Tessera and libtorch, every case; --cuda is passed to CMake as
@@ -42,7 +45,7 @@ while [[ $# -gt 0 ]]; do
     --no-deps) deps=0; shift ;;
     --no-build) do_build=0; shift ;;
     --no-report) do_report=0; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -71,7 +74,13 @@ libtorch_bench="$build/benchmarks/libtorch_bench"
 model="$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
 host="$(echo "${model:-cpu}" | tr '[:upper:]' '[:lower:]' |
   sed -E 's/\((r|tm)\)//g; s/ cpu / /g; s/@.*//; s/[^a-z0-9]+/-/g; s/^-+|-+$//g')-$(nproc)c"
+# A --filter run is partial: by default it goes under the build folder, so it never replaces
+# the day's full run in benchmarks/results/ (from which BENCHMARKS.md is written).
+case "$build" in /*) build_abs="$build" ;; *) build_abs="$root/$build" ;; esac
+if [[ -z $out && -n $filter ]]; then out="$build_abs/bench-partial/$(date -u +%Y-%m-%dT%H%M%S)-$host"; fi
 out="${out:-$root/benchmarks/results/$(date -u +%Y-%m-%d)-$host}"
+case "$out" in /*) ;; *) out="$(pwd)/$out" ;; esac
+rm -f "$out"/*.json  # no stale suite output from an earlier run into the same folder
 mkdir -p "$out"
 echo "== results in ${out#$root/} ($(elapsed))"
 
@@ -132,7 +141,13 @@ fi
 
 if [[ $do_report == 1 ]]; then
   echo "== report ($(elapsed))"
-  # The newest run of every host (this one, and e.g. an H200 run copied from gpu-check).
-  python3 "$root/scripts/bench-report"
+  if [[ -z $filter && "$out" == "$root/benchmarks/results/"* ]]; then
+    # A full run in benchmarks/results/: the newest run of every host (this one, and e.g. an
+    # H200 run copied from gpu-check) into BENCHMARKS.md.
+    python3 "$root/scripts/bench-report"
+  else
+    # A partial run or one elsewhere: its own report.md only; BENCHMARKS.md is left alone.
+    python3 "$root/scripts/bench-report" --no-update "$out"
+  fi
 fi
 echo "== done in $(elapsed): ${out#$root/}"
