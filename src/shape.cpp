@@ -6,18 +6,24 @@
 
 namespace tessera {
 
-int64_t shape_numel(const Shape& shape) {
+std::optional<int64_t> try_shape_numel(const Shape& shape) {
   // Every size is checked, whatever its position: [0, -1] is as invalid as [-1, 0], and
   // [2^62, 2^62, 0] is rejected like [0, 2^62, 2^62] (its row-major strides overflow).
   int64_t span = 1;
   bool empty = false;
   for (int64_t s : shape) {
-    TESSERA_CHECK(s >= 0, ValueError, "negative size in shape ", shape_str(shape));
-    TESSERA_CHECK(!__builtin_mul_overflow(span, std::max<int64_t>(s, 1), &span), ValueError, "shape ",
-                  shape_str(shape), " has more than 2^63 elements (the product of its sizes overflows int64)");
+    if (s < 0 || __builtin_mul_overflow(span, std::max<int64_t>(s, 1), &span)) return std::nullopt;
     if (s == 0) empty = true;
   }
   return empty ? 0 : span;
+}
+
+int64_t shape_numel(const Shape& shape) {
+  for (int64_t s : shape) TESSERA_CHECK(s >= 0, ValueError, "negative size in shape ", shape_str(shape));
+  const auto n = try_shape_numel(shape);
+  TESSERA_CHECK(n, ValueError, "shape ", shape_str(shape),
+                " has more than 2^63 elements (the product of its sizes overflows int64)");
+  return *n;
 }
 
 Strides contiguous_strides(const Shape& shape) {

@@ -65,18 +65,20 @@ bool compute_view_strides(const Shape& old_sizes, const Strides& old_strides, co
 
 Shape infer_shape(const char* op, const Shape& shape, int64_t numel, const Shape& from) {
   Shape out = shape;
-  int64_t infer = -1, prod = 1, span = 1;  // span: product of the sizes counting 0 as 1
+  int64_t infer = -1;
+  Shape known;  // the sizes other than -1
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
       TESSERA_CHECK(infer < 0, ShapeError, op, ": only one dim can be -1 in ", shape_str(shape));
       infer = int64_t(i);
     } else {
       TESSERA_CHECK(out[i] >= 0, ShapeError, op, ": invalid size ", out[i], " in ", shape_str(shape));
-      TESSERA_CHECK(!__builtin_mul_overflow(span, std::max<int64_t>(out[i], 1), &span), ShapeError, op, ": shape ",
-                    shape_str(shape), " has more than 2^63 elements");
-      prod = (prod == 0 || out[i] == 0) ? 0 : span;
+      known.push_back(out[i]);
     }
   }
+  const auto known_numel = try_shape_numel(known);
+  TESSERA_CHECK(known_numel, ShapeError, op, ": shape ", shape_str(shape), " has more than 2^63 elements");
+  const int64_t prod = *known_numel;
   if (infer >= 0) {
     TESSERA_CHECK(prod != 0 && numel % prod == 0, ShapeError, op, ": shape ", shape_str(shape),
                   " is invalid for input of shape ", shape_str(from), " (", numel, " elements)");
@@ -275,10 +277,8 @@ Tensor Tensor::expand(const Shape& new_shape) const {
       st[i] = s == want ? strides()[i - lead] : 0;
     }
   }
-  int64_t span = 1;  // the product of the sizes, counting 0 as 1, must fit int64 (shape_numel's rule)
-  for (int64_t s : sz)
-    TESSERA_CHECK(!__builtin_mul_overflow(span, std::max<int64_t>(s, 1), &span), ShapeError, "expand: shape ",
-                  shape_str(new_shape), " of ", shape_str(shape()), " has more than 2^63 elements");
+  TESSERA_CHECK(try_shape_numel(sz), ShapeError, "expand: shape ", shape_str(new_shape), " of ", shape_str(shape()),
+                " has more than 2^63 elements");
   if (sz == shape()) return *this;
   Tensor out = make_view(*this, sz, st, storage_offset());
   Shape in_shape = shape();

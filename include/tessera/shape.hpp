@@ -1,6 +1,7 @@
 // Shapes and strides (64-bit), broadcasting and dim wrapping.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,10 @@ using Strides = std::vector<int64_t>;
 /// negative size, or when the product of the sizes, counting 0 as 1, overflows int64 (so
 /// the row-major strides of every accepted shape fit in int64, whatever the order).
 int64_t shape_numel(const Shape& shape);
+/// shape_numel without throwing: the number of elements, or nullopt when a size is negative
+/// or the product of the sizes, counting 0 as 1, overflows int64. The one place that rule
+/// is written; views, factories and the file readers all apply it.
+std::optional<int64_t> try_shape_numel(const Shape& shape);
 /// Row-major (C order) strides, in elements, for a contiguous tensor of this shape (a size
 /// of 0 counts as 1). Throws ValueError when a stride overflows int64.
 Strides contiguous_strides(const Shape& shape);

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "tessera/error.hpp"
+#include "tessera/shape.hpp"
 
 namespace tessera::data {
 namespace {
@@ -175,16 +176,12 @@ IdxArray read_idx(const std::string& path, uint32_t expected_magic) {
 
   IdxArray out;
   out.dims.resize(ndims);
-  // Tessera's shape rule (shape_numel): the product of the dims, counting 0 as 1, must fit
-  // int64, whatever the position of a 0 dim.
-  int64_t numel = 1, span = 1;
-  bool overflow = false;
-  for (unsigned i = 0; i < ndims; ++i) {
-    out.dims[i] = int64_t(load_be32(&dim_bytes[4 * i]));
-    if (__builtin_mul_overflow(span, std::max<int64_t>(out.dims[i], 1), &span)) overflow = true;
-    numel = out.dims[i] == 0 ? 0 : numel * (overflow ? 1 : out.dims[i]);
-  }
-  if (overflow) src.fail("dims " + dims_str(out.dims) + " overflow a 64-bit element count");
+  for (unsigned i = 0; i < ndims; ++i) out.dims[i] = int64_t(load_be32(&dim_bytes[4 * i]));
+  // Tessera's shape rule (try_shape_numel): the product of the dims, counting 0 as 1, must
+  // fit int64, whatever the position of a 0 dim.
+  const auto checked_numel = try_shape_numel(out.dims);
+  if (!checked_numel) src.fail("dims " + dims_str(out.dims) + " overflow a 64-bit element count");
+  const int64_t numel = *checked_numel;
 
   const std::string need = "dims " + dims_str(out.dims) + " need " + std::to_string(numel) +
                            " data bytes after the " + std::to_string(header_bytes) + "-byte header";

@@ -185,16 +185,16 @@ TensorMap load_safetensors(const std::string& path, Metadata* metadata) {
     e.dtype = *dt;
     // The product of the sizes, counting 0 as 1, must fit int64 (Tessera's shape rule, so
     // the strides fit): [0, 2^62, 2^62] is rejected here, not deep inside empty().
-    uint64_t numel = 1, span = 1;
     bool overflow = false;
     for (const json& d : v["shape"]) {
       if (!d.is_number_unsigned()) corrupt(path, where + " has a shape entry that is not a non-negative integer");
-      uint64_t s = d.get<uint64_t>();
+      const uint64_t s = d.get<uint64_t>();
       if (s > uint64_t(INT64_MAX)) overflow = true;
-      e.shape.push_back(int64_t(s));
-      if (__builtin_mul_overflow(span, std::max<uint64_t>(s, 1), &span) || span > uint64_t(INT64_MAX)) overflow = true;
-      numel = s == 0 ? 0 : numel * s;  // <= span when there is no overflow
+      e.shape.push_back(overflow ? 0 : int64_t(s));
     }
+    const auto checked_numel = overflow ? std::nullopt : try_shape_numel(e.shape);
+    const uint64_t numel = checked_numel ? uint64_t(*checked_numel) : 0;
+    overflow = !checked_numel;
     uint64_t nbytes = 0;
     if (overflow || __builtin_mul_overflow(numel, uint64_t(itemsize(e.dtype)), &nbytes) || nbytes > uint64_t(INT64_MAX))
       corrupt(path, where + " has a shape " + v["shape"].dump() + " too large to address");
