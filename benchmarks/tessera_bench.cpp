@@ -194,25 +194,31 @@ void register_ops(Device dev) {
     }
   }
 
+  // Input, weight (scaled by 1/fan-in) and bias of a conv layer, the same for every case.
+  struct ConvInputs {
+    Tensor x, w, b;
+  };
+  auto conv_inputs = [](const ConvLayer& l, int64_t batch, Device dev) {
+    manual_seed(1);
+    Tensor x = randn({batch, l.c_in, l.hw, l.hw}, on(dev));
+    Tensor w = randn({l.c_out, l.c_in, l.k, l.k}, on(dev)) * (1.0 / double(l.c_in * l.k * l.k));
+    return ConvInputs{x, w, randn({l.c_out}, on(dev))};
+  };
   for (const ConvLayer& l : conv_layers()) {
     for (int64_t batch : conv_batches(l, gpu)) {
-      register_case(std::string("conv2d_fwd_") + l.name, d, batch, [dev, l, batch](benchmark::State& state) {
+      register_case(std::string("conv2d_fwd_") + l.name, d, batch, [dev, l, batch, conv_inputs](benchmark::State& state) {
         if (!usable(state, dev)) return;
-        manual_seed(1);
-        Tensor x = randn({batch, l.c_in, l.hw, l.hw}, on(dev));
-        Tensor w = randn({l.c_out, l.c_in, l.k, l.k}, on(dev)) * (1.0 / double(l.c_in * l.k * l.k));
-        Tensor b = randn({l.c_out}, on(dev));
+        ConvInputs in = conv_inputs(l, batch, dev);
+        Tensor &x = in.x, &w = in.w, &b = in.b;
         NoGradGuard no_grad;
         run(state, dev, WorkKind::Flop, conv_forward_flop(l, batch), nothing, [&] {
           benchmark::DoNotOptimize(conv2d(x, w, b, {1, 1}, {l.pad, l.pad}));
         });
       }, benchmark::kMillisecond);
-      register_case(std::string("conv2d_bwd_") + l.name, d, batch, [dev, l, batch](benchmark::State& state) {
+      register_case(std::string("conv2d_bwd_") + l.name, d, batch, [dev, l, batch, conv_inputs](benchmark::State& state) {
         if (!usable(state, dev)) return;
-        manual_seed(1);
-        Tensor x = randn({batch, l.c_in, l.hw, l.hw}, on(dev));
-        Tensor w = randn({l.c_out, l.c_in, l.k, l.k}, on(dev)) * (1.0 / double(l.c_in * l.k * l.k));
-        Tensor b = randn({l.c_out}, on(dev));
+        ConvInputs in = conv_inputs(l, batch, dev);
+        Tensor &x = in.x, &w = in.w, &b = in.b;
         x.requires_grad_(l.input_grad);
         w.requires_grad_(true);
         b.requires_grad_(true);

@@ -32,12 +32,9 @@ int64_t plane_grain(const PoolGeom& g) {
 
 /// Max of a kh x kw window at base (rows row_step apart, columns col_step apart) and the
 /// offset of its first maximum (first NaN wins), without branches on the data (random data
-/// mispredicts a `v > best` branch half the time). KH, KW > 0 fix the window size at compile
-/// time so the loops unroll; 0 takes kh, kw.
-template <typename T, int KH, int KW>
+/// mispredicts a `v > best` branch half the time).
+template <typename T>
 inline T window_max(const T* base, int64_t kh, int64_t kw, int64_t row_step, int64_t col_step, int64_t& best_off) {
-  if constexpr (KH > 0) kh = KH;
-  if constexpr (KW > 0) kw = KW;
   T best = base[0];
   int64_t bo = 0;
   for (int64_t ki = 0; ki < kh; ++ki) {
@@ -103,10 +100,7 @@ void max_pool_forward_impl(const Tensor& x, const Pool2dParams& p, const Tensor&
             // when it is larger, or when it is the first NaN; keeps the first maximum.
             const int64_t start = h0 * g.W + w0;
             int64_t best_off = 0;
-            if (kh == 2 && kw == 2)  // the usual 2x2 window, unrolled
-              op[oh * g.OW + ow] = window_max<T, 2, 2>(xp + start, 2, 2, dh * g.W, dw, best_off);
-            else
-              op[oh * g.OW + ow] = window_max<T, 0, 0>(xp + start, kh, kw, dh * g.W, dw, best_off);
+            op[oh * g.OW + ow] = window_max(xp + start, kh, kw, dh * g.W, dw, best_off);
             ip[oh * g.OW + ow] = start + best_off;
             continue;
           }
