@@ -1,12 +1,32 @@
-# Decides whether the CUDA backend is built (TESSERA_CUDA = AUTO | ON | OFF) and sets
+# Decides whether the CUDA backend is built (TESSERA_CUDA = AUTO | ON | OFF | EMULATE) and sets
 #   TESSERA_WITH_CUDA        TRUE when kernels/ is built
+#   TESSERA_CUDA_EMULATED    TRUE for EMULATE: kernels/ compiled by the host compiler against
+#                            the CUDA headers and run by the emulator in tests/cuda_emu (for CI
+#                            on machines without a GPU; see tests/cuda_emu/README.md)
 #   TESSERA_CUDA_ARCHS_STR   the architectures compiled, for the env report
 set(TESSERA_WITH_CUDA FALSE)
 set(TESSERA_WITH_CUDA_INT 0)
 set(TESSERA_CUDA_ARCHS_STR "")
+set(TESSERA_CUDA_EMULATED FALSE)
+set(TESSERA_CUDA_EMULATED_INT 0)
 string(TOUPPER "${TESSERA_CUDA}" _tessera_cuda_mode)
 
-if(NOT _tessera_cuda_mode STREQUAL "OFF")
+if(_tessera_cuda_mode STREQUAL "EMULATE")
+  # Only the headers are needed: cuda_runtime.h, cublas_v2.h, cudnn.h. No nvcc, no libraries.
+  find_package(CUDAToolkit QUIET)
+  find_package(CUDNN QUIET)
+  if(NOT CUDAToolkit_FOUND OR NOT CUDNN_FOUND)
+    message(FATAL_ERROR "Tessera: TESSERA_CUDA=EMULATE needs the CUDA toolkit and cuDNN headers "
+                        "(CUDAToolkit found: ${CUDAToolkit_FOUND}; cuDNN: ${CUDNN_SEARCH_REPORT})")
+  endif()
+  find_package(Python3 REQUIRED COMPONENTS Interpreter)
+  set(TESSERA_WITH_CUDA TRUE)
+  set(TESSERA_WITH_CUDA_INT 1)
+  set(TESSERA_CUDA_EMULATED TRUE)
+  set(TESSERA_CUDA_EMULATED_INT 1)
+  set(TESSERA_CUDA_ARCHS_STR "emulated")
+  message(STATUS "Tessera: CUDA backend EMULATED on the host (CUDA ${CUDAToolkit_VERSION} headers, cuDNN ${CUDNN_VERSION} headers)")
+elseif(NOT _tessera_cuda_mode STREQUAL "OFF")
   set(_why "")
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)

@@ -105,7 +105,7 @@ __device__ __forceinline__ S warp_reduce(const R& r, S s) {
 /// Block-wide reduction; the result is valid in thread 0.
 template <typename R, typename S>
 __device__ __forceinline__ S block_reduce(const R& r, S s) {
-  __shared__ unsigned char raw[32 * sizeof(S)];
+  __shared__ __align__(16) unsigned char raw[32 * sizeof(S)];  // aligned for S (double, int64 pairs)
   S* smem = reinterpret_cast<S*>(raw);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   s = warp_reduce(r, s);

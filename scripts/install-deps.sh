@@ -10,6 +10,7 @@ packages=(
   dataset-fashion-mnist
   python3
   clang libclang-rt-14-dev   # libFuzzer and the clang sanitizer runtimes (scripts/fuzz.sh)
+  libboost-context-dev       # fibers for the CUDA emulator (tests/cuda_emu)
 )
 # Optional extras, installed when asked: libtorch (CPU peer for side-by-side numbers), gnuplot.
 if [[ "${TESSERA_WITH_PEERS:-0}" == "1" ]]; then

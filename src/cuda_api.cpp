@@ -134,9 +134,15 @@ namespace {
 /// (cudaGetDeviceCount, a kernel image per device), which catches what dlopen cannot see.
 const std::string& decided_reason() {
   static const std::string reason = [] {
+#if TESSERA_CUDA_EMULATED
+    // The emulator (tests/cuda_emu) stands in for the driver and the libraries, which
+    // tessera-env would find missing: only its own probe decides.
+    return availability_reason(detail::cuda_control().probe());
+#else
     std::string why = env::cuda_unavailable_reason(env::process_report());
     if (!why.empty()) return why;
     return availability_reason(detail::cuda_control().probe());
+#endif
   }();
   return reason;
 }

@@ -1,0 +1,47 @@
+// Internal interface of Tessera's CUDA emulator (tests/cuda_emu): the pieces shared by the
+// emulated CUDA runtime (emu_runtime.cpp), the fiber scheduler that runs kernels
+// (emu_scheduler.cpp) and the reference cuBLAS and cuDNN (emu_cublas.cpp, emu_cudnn.cpp).
+//
+// What the emulator is for: running the CUDA backend's host code and kernels on a machine
+// without a GPU, so that index arithmetic, launch configurations, barriers and warp
+// shuffles, the cuBLAS/cuDNN calls (argument order, leading dimensions, descriptors,
+// alpha/beta) and the caching allocator are checked against the CPU backend in CI. It is
+// not a GPU: timing, the memory model, races between blocks and numerics of the real
+// libraries are not reproduced. See tests/cuda_emu/README.md.
+//
+// Device memory: every cudaMalloc is its own mapping, inaccessible (PROT_NONE) except while
+// emulated device work runs (a kernel, a memcpy/memset, a cuBLAS or cuDNN call), so host code
+// that dereferences a device pointer faults at once, as it would on a GPU; the page after
+// each allocation stays inaccessible, so an overrun of the mapping faults too. Fresh
+// allocations are filled with 0xFF bytes (NaN for floats, -1 for integers).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace tessera_emu {
+
+/// While an instance lives, every device allocation is readable and writable from host code
+/// (nested instances are fine). Emulated library calls take one around their work.
+class DeviceAccess {
+ public:
+  DeviceAccess();
+  ~DeviceAccess();
+  DeviceAccess(const DeviceAccess&) = delete;
+  DeviceAccess& operator=(const DeviceAccess&) = delete;
+};
+
+/// True when [p, p + bytes) lies inside one live device allocation.
+bool is_device_range(const void* p, std::size_t bytes);
+/// True when p points into a live device allocation.
+bool is_device_pointer(const void* p);
+
+/// Records a diagnostic (printed to stderr with the prefix "cuda-emu: ") for failures a real
+/// library would report only as a status code, so a failing test says what was wrong.
+void diagnose(const std::string& message);
+
+/// Bytes of device memory currently allocated through cudaMalloc, and the emulated total.
+std::size_t bytes_in_use();
+std::size_t total_memory();
+
+}  // namespace tessera_emu

@@ -1,0 +1,17 @@
+// Shared between the emulator's runtime (emu_runtime.cpp) and scheduler (emu_scheduler.cpp).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <string>
+
+namespace tessera_emu {
+
+/// Makes `error` the value the next cudaGetLastError / cudaPeekAtLastError / synchronising
+/// call returns, and prints `message` (cuda-emu: ...) so a failing test says what happened.
+void record_launch_failure(cudaError_t error, const std::string& message);
+/// Counts a successful launch (for the emulator's summary).
+void count_launch();
+/// Records a failure when `stream` is not 0 and not a stream created by cudaStreamCreate*.
+void check_stream(cudaStream_t stream, const char* what);
+
+}  // namespace tessera_emu

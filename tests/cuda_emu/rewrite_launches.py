@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Turns a .cu file into C++ that g++ compiles against the CUDA emulator (tests/cuda_emu).
+
+The only CUDA syntax a host compiler cannot parse is the launch `kernel<<<cfg>>>(args)`; it
+becomes `::tessera_emu::launch(::tessera_emu::LaunchConfig(cfg), "kernel", [](auto... a) {
+kernel(a...); }, args)` (a lambda, so that template arguments the kernel deduces from its
+arguments, such as functor types, are deduced as in the original call).
+Everything else (__global__, __shared__, threadIdx, __syncthreads, shuffles) is handled by
+emu_device.hpp, which the build force-includes. A #line directive keeps compiler messages
+pointing at the original file.
+
+usage: rewrite_launches.py input.cu output.cpp
+"""
+import re
+import sys
+
+# name, optionally with one level of template arguments (kernels<T, L, V>), then <<<cfg>>>(
+LAUNCH = re.compile(r"([A-Za-z_][\w:]*(?:<[^<>;()]*>)?)<<<(.*?)>>>\(")
+
+
+def rewrite(text: str) -> str:
+    def sub(m: re.Match) -> str:
+        kernel, cfg = m.group(1), m.group(2)
+        return (f'::tessera_emu::launch(::tessera_emu::LaunchConfig({cfg}), "{kernel}", '
+                f'[](auto... tessera_emu_args) {{ {kernel}(tessera_emu_args...); }}, ')
+
+    out = LAUNCH.sub(sub, text)
+    if "<<<" in out or ">>>" in out:
+        line = out[: out.find("<<<" if "<<<" in out else ">>>")].count("\n") + 1
+        raise SystemExit(f"rewrite_launches.py: line {line}: a kernel launch this script does not understand")
+    # A launch with no arguments would now end in ", )".
+    return re.sub(r'(::tessera_emu::launch\([^;]*?), \)', r"\1)", out)
+
+
+def main() -> None:
+    if len(sys.argv) != 3:
+        raise SystemExit(__doc__)
+    src, dst = sys.argv[1], sys.argv[2]
+    with open(src, encoding="utf-8") as f:
+        text = f.read()
+    body = rewrite(text)
+    with open(dst, "w", encoding="utf-8") as f:
+        f.write(f'#line 1 "{src}"\n{body}')
+
+
+if __name__ == "__main__":
+    main()
