@@ -95,9 +95,6 @@ inline double train_step_flop(int64_t batch) {
   const double fc = 2.0 * double(batch) * (9216.0 * 128.0 + 128.0 * 10.0);
   return 3.0 * (conv1 + conv2 + fc) - conv1;
 }
-// GPU ceilings: copy of a 256 MiB tensor; SGEMM at 8192.
-constexpr int64_t kGpuCopyElems = int64_t(64) << 20;
-constexpr int64_t kGpuSgemmSize = 8192;
 
 // ---- timing and counters ------------------------------------------------------------------
 /// "BM_<op>/<device>/<size>".

@@ -15,6 +15,7 @@
 #include <benchmark/benchmark.h>
 
 #include <tessera/tessera.hpp>
+#include <tessera/build_config.hpp>
 
 #include <cstdio>
 #include <memory>
@@ -31,6 +32,16 @@ using namespace tessera::bench;
 
 namespace {
 
+// GPU ceilings: copy of a 256 MiB tensor; SGEMM at 8192. On the CUDA emulator
+// (TESSERA_CUDA=EMULATE), where the suite runs only as a smoke test of its CUDA code, small
+// stand-ins, or measuring the ceilings would take hours.
+#if TESSERA_CUDA_EMULATED
+constexpr int64_t kGpuCopyElems = int64_t(1) << 16;
+constexpr int64_t kGpuSgemmSize = 128;
+#else
+constexpr int64_t kGpuCopyElems = int64_t(64) << 20;
+constexpr int64_t kGpuSgemmSize = 8192;
+#endif
 constexpr int kGpuReps = 10;  // ops queued per timed iteration on the GPU (one sync at the end)
 
 TensorOptions on(Device dev) { return TensorOptions(kFloat32, dev); }

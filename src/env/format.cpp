@@ -1,6 +1,8 @@
 // The env report as text (for people) and JSON (for scripts), and its one-line summary.
 #include "tessera/env/report.hpp"
 
+#include "tessera/build_config.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -109,8 +111,13 @@ std::string summary(const Report& r, const std::vector<Check>& checks) {
     stack += ", no driver";
   if (r.cublas.found) stack += ", cuBLAS " + r.cublas.version.str();
   if (r.cudnn.found) stack += ", cuDNN " + r.cudnn.version.str();
-  return head + "; " + stack + "; checks: " + std::to_string(c.ok) + " OK, " + std::to_string(c.warn) + " WARN, " +
-         std::to_string(c.fail) + " FAIL";
+  std::string line = head + "; " + stack + "; checks: " + std::to_string(c.ok) + " OK, " + std::to_string(c.warn) +
+                     " WARN, " + std::to_string(c.fail) + " FAIL";
+#if TESSERA_CUDA_EMULATED
+  // TESSERA_CUDA=EMULATE: device cuda is the host emulator, whatever the real stack says.
+  line = "CUDA backend EMULATED on the host (tests/cuda_emu, for testing; not a GPU); the real stack: " + line;
+#endif
+  return line;
 }
 
 std::string format_text(const Report& r, const std::vector<Check>& checks) {
@@ -120,7 +127,10 @@ std::string format_text(const Report& r, const std::vector<Check>& checks) {
   os << "Build\n";
   os << "  " << pad("compiler", 16) << b.compiler_id << " " << b.compiler_version << ", C++ " << b.cxx_standard
      << ", " << (b.build_type.empty() ? "(no build type)" : b.build_type) << "\n";
-  if (b.with_cuda) {
+  if (b.with_cuda && TESSERA_CUDA_EMULATED) {
+    os << "  " << pad("CUDA backend", 16) << "EMULATED on the host (TESSERA_CUDA=EMULATE, tests/cuda_emu; not a GPU: "
+       << "the report below is about the real CUDA stack, which the emulated backend does not use)\n";
+  } else if (b.with_cuda) {
     os << "  " << pad("CUDA backend", 16) << "built (CUDA " << b.cuda_compiled.str() << ", cuBLAS "
        << b.cublas_compiled.str() << ", cuDNN " << b.cudnn_compiled.str() << ")\n";
     os << "  " << pad("architectures", 16) << b.cuda_architectures << " ("

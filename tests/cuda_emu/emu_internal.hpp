@@ -11,6 +11,8 @@ namespace tessera_emu {
 void record_launch_failure(cudaError_t error, const std::string& message);
 /// Counts a successful launch (for the emulator's summary).
 void count_launch();
+/// Makes sure the emulator's memory-fault report handles SIGSEGV/SIGBUS (cheap when it does).
+void install_fault_handler();
 /// Records a failure when `stream` is not 0 and not a stream created by cudaStreamCreate*.
 void check_stream(cudaStream_t stream, const char* what);
 

@@ -114,16 +114,23 @@ void segv_handler(int sig, siginfo_t* info, void*) {
   raise(sig);
 }
 
+}  // namespace
+
+/// (Re)installs the fault report for SIGSEGV/SIGBUS when another handler has replaced it (test
+/// frameworks install their own per test case and restore the previous one afterwards).
 void install_fault_handler() {
-  static std::once_flag once;
-  std::call_once(once, [] {
+  for (int sig : {SIGSEGV, SIGBUS}) {
+    struct sigaction old {};
+    sigaction(sig, nullptr, &old);
+    if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == segv_handler) continue;
     struct sigaction sa {};
     sa.sa_sigaction = segv_handler;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigaction(SIGSEGV, &sa, nullptr);
-    sigaction(SIGBUS, &sa, nullptr);
-  });
+    sigaction(sig, &sa, nullptr);
+  }
 }
+
+namespace {
 
 const char* error_name(cudaError_t e) {
   switch (e) {

@@ -191,6 +191,16 @@ bool run_block(Block& b, int nthreads, std::mt19937& rng) {
       (void)done;
     }
     if (!released && at_block == live) {
+      // CUDA allows __syncthreads in conditional code only when the condition is the same for
+      // the whole block: a thread that exited without reaching this barrier breaks the rule.
+      if (live < nthreads) {
+        std::ostringstream s;
+        s << at_block << " threads wait at __syncthreads but " << (nthreads - live)
+          << " threads of the block exited without reaching it (a barrier after an early return or in "
+             "divergent code)";
+        b.failure = s.str();
+        return false;
+      }
       for (Fiber& f : b.fibers)
         if (f.state == State::AtBlockBarrier) f.state = State::Runnable;
       released = true;
@@ -260,6 +270,7 @@ void run_kernel(const LaunchConfig& cfg, const char* name, const std::function<v
     return;
   }
   check_stream(cfg.stream, name);
+  install_fault_handler();
   DeviceAccess access;
   Block b;
   b.body = &body;
