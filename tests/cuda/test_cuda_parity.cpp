@@ -404,6 +404,40 @@ TEST_CASE("cuda: caching allocator makes no cudaMalloc in a steady training loop
   REQUIRE(cuda::memory_stats(0).reserved <= after.reserved);
 }
 
+// Two devices: hidden from the default run ([.]); CTest runs it on the emulator with two
+// devices (cuda-emu:multi-device), and `tessera_cuda_tests "[multi-device]"` runs it on a
+// machine with two GPUs. Selected explicitly, fewer than two devices is a failure.
+TEST_CASE("cuda: a second device: transfers, ops, gradients and a training step on cuda:1", "[.][multi-device]") {
+  INFO("needs two CUDA devices (on the emulator: TESSERA_EMU_DEVICES=2)");
+  REQUIRE(cuda::device_count() >= 2);
+  const Device d1 = Device::cuda(1);
+  Tensor x = cpu_randn({16, 24}), w = cpu_randn({24, 8}), img = cpu_randn({2, 3, 9, 9}), k = cpu_randn({4, 3, 3, 3});
+  // cuda:0 -> cuda:1 -> cpu is exact, for contiguous and strided sources
+  REQUIRE(values_of(on_cuda(x).to(d1)) == values_of(x));
+  REQUIRE(values_of(on_cuda(x).t().to(d1)) == values_of(x.t()));
+  REQUIRE(values_of(x.to(d1).to(kCuda)) == values_of(x));
+  REQUIRE(x.to(d1).device() == d1);
+  // elementwise, reductions, matmul (cuBLAS), conv2d (cuDNN), softmax on cuda:1
+  Tensor x1 = x.to(d1), w1 = w.to(d1);
+  require_close(relu(x1 * 2.0 + 1.0), relu(x * 2.0 + 1.0));
+  require_close(sum(x1, {1}), sum(x, {1}));
+  require_close(matmul(x1, w1), matmul(x, w));
+  require_close(log_softmax(x1, 1), log_softmax(x, 1));
+  require_close(conv2d(img.to(d1), k.to(d1), Tensor(), {1, 1}, {1, 1}), conv2d(img, k, Tensor(), {1, 1}, {1, 1}), 1e-4);
+  require_close(max_pool2d(img.to(d1), {2, 2}), max_pool2d(img, {2, 2}));
+  // mixing devices is an error naming both
+  REQUIRE_THROWS_AS(add(x1, on_cuda(x)), DeviceError);
+  // a training step on cuda:1 equals the CPU's
+  Tensor t = randint(0, 8, {16});
+  Tensor wc = leaf(w), wg = leaf(w1);
+  cross_entropy(relu(matmul(x, wc)), t).backward();
+  cross_entropy(relu(matmul(x1, wg)), t.to(d1)).backward();
+  REQUIRE(wg.grad().device() == d1);
+  require_close(wg.grad(), wc.grad(), 1e-4, 1e-5);
+  cuda::synchronize(1);
+  REQUIRE(cuda::memory_stats(1).allocated > 0);
+}
+
 int main(int argc, char* argv[]) {
   if (!cuda::is_available()) {
     std::cout << "SKIPPED: CUDA is not available: " << cuda::unavailable_reason() << "\n";

@@ -36,6 +36,15 @@ bool is_device_range(const void* p, std::size_t bytes);
 /// True when p points into a live device allocation.
 bool is_device_pointer(const void* p);
 
+/// The device (cudaSetDevice index) whose cudaMalloc returned the allocation containing p, or
+/// -1 when p is not device memory; and the calling thread's current device.
+int device_of(const void* p);
+int current_device();
+/// Empty when p is memory of the current device (or not device memory at all); otherwise a
+/// sentence saying whose memory it is. Kernels and library calls may only touch memory of the
+/// device they run on (Tessera enables no peer access).
+std::string wrong_device(const void* p);
+
 /// Records a diagnostic (printed to stderr with the prefix "cuda-emu: ") for failures a real
 /// library would report only as a status code, so a failing test says what was wrong.
 void diagnose(const std::string& message);

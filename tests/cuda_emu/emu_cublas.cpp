@@ -132,6 +132,10 @@ bool batch_in_device_memory(const char* name, const void* base, int64_t rows, in
       why = os.str();
       return false;
     }
+    if (const std::string wd = tessera_emu::wrong_device(p); !wd.empty()) {
+      why = std::string("matrix ") + name + ": " + wd;
+      return false;
+    }
     if (stride == 0) break;  // every entry is the same matrix
   }
   return true;

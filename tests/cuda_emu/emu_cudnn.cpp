@@ -225,6 +225,8 @@ void require_device(const void* p, std::size_t bytes, const char* fn, const char
        << (tessera_emu::is_device_pointer(p) ? " (the buffer is too small)" : " (not device memory)");
     raise(CUDNN_STATUS_EXECUTION_FAILED, os.str());
   }
+  if (const std::string wd = tessera_emu::wrong_device(p); !wd.empty())
+    raise(CUDNN_STATUS_EXECUTION_FAILED, std::string(fn) + ": " + name + ": " + wd);
 }
 
 void require_disjoint(const void* out, std::size_t out_bytes, const char* out_name, const void* in,

@@ -52,6 +52,8 @@ void run_kernel(const LaunchConfig& cfg, const char* name, const std::function<v
 /// Records a launch failure: kernel argument `index` is a host pointer where the kernel needs
 /// device memory (it would fault on a GPU).
 void reject_host_pointer_argument(const char* name, int index, const void* p);
+/// Records a launch failure: kernel argument `index` is memory of another device.
+void reject_foreign_device_argument(const char* name, int index, const void* p);
 
 void sync_block();
 /// Exchanges `bytes` of `in` across the calling warp: *out receives lane src_lane's value
@@ -67,6 +69,9 @@ bool check_pointer_args(const char* name, const Tuple& t, std::index_sequence<I.
     if constexpr (std::is_pointer_v<V>) {
       if (ok && v != nullptr && !is_device_pointer(v)) {
         reject_host_pointer_argument(name, index, v);
+        ok = false;
+      } else if (ok && v != nullptr && !wrong_device(v).empty()) {
+        reject_foreign_device_argument(name, index, v);
         ok = false;
       }
     }

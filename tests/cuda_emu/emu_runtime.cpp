@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "emu.hpp"
@@ -25,6 +26,7 @@ struct Allocation {
   char* mapping;        // start of the mmap'd range
   std::size_t pages;    // bytes of accessible pages (guard page after them)
   std::size_t size;     // bytes requested
+  int device;           // current device at cudaMalloc
 };
 
 std::recursive_mutex g_mutex;
@@ -36,7 +38,7 @@ int g_access_depth = 0;
 std::size_t g_in_use = 0;
 thread_local cudaError_t t_last_error = cudaSuccess;
 thread_local int t_device = 0;
-std::set<const void*>& streams() { static auto* s = new std::set<const void*>(); return *s; }
+std::map<const void*, int>& streams() { static auto* s = new std::map<const void*, int>(); return *s; }  // -> device
 std::set<const void*>& events() { static auto* s = new std::set<const void*>(); return *s; }
 std::set<const void*>& pinned() { static auto* s = new std::set<const void*>(); return *s; }
 unsigned long long g_launches = 0;
@@ -180,6 +182,20 @@ void diagnose(const std::string& message) {
   std::fprintf(stderr, "cuda-emu: %s\n", message.c_str());
   std::fflush(stderr);
 }
+int device_of(const void* p) {
+  std::lock_guard<std::recursive_mutex> lock(g_mutex);
+  const Allocation* a = find(p);
+  return a ? a->device : -1;
+}
+int current_device() { return t_device; }
+std::string wrong_device(const void* p) {
+  const int d = device_of(p);
+  if (d < 0 || d == t_device) return "";
+  std::ostringstream s;
+  s << p << " is memory of cuda:" << d << " but the current device is cuda:" << t_device
+    << " (a missing cudaSetDevice / DeviceGuard?)";
+  return s.str();
+}
 std::size_t bytes_in_use() { return g_in_use; }
 std::size_t total_memory() { return env_size("TESSERA_EMU_MEMORY", std::size_t(4) << 30); }
 
@@ -189,7 +205,13 @@ void check_stream(cudaStream_t stream, const char* what) {
   const auto v = reinterpret_cast<std::uintptr_t>(stream);
   if (v <= 2) return;  // 0, cudaStreamLegacy, cudaStreamPerThread
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
-  if (!streams().count(stream)) fail(cudaErrorInvalidResourceHandle, std::string(what) + ": stream is not a live stream");
+  auto it = streams().find(stream);
+  if (it == streams().end()) {
+    fail(cudaErrorInvalidResourceHandle, std::string(what) + ": stream is not a live stream");
+  } else if (it->second != t_device) {
+    fail(cudaErrorInvalidResourceHandle, std::string(what) + ": stream of cuda:" + std::to_string(it->second) +
+                                             " used while the current device is cuda:" + std::to_string(t_device));
+  }
 }
 
 }  // namespace tessera_emu
@@ -214,7 +236,7 @@ cudaError_t cudaMalloc(void** devPtr, size_t size) {
   const std::size_t pages = (rounded + ps - 1) / ps * ps;
   void* m = mmap(nullptr, pages + ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (m == MAP_FAILED) return fail(cudaErrorMemoryAllocation, "cudaMalloc: mmap failed");
-  Allocation a{static_cast<char*>(m), pages, size};
+  Allocation a{static_cast<char*>(m), pages, size, t_device};
   // End-aligned (256-byte granularity) so that an overrun reaches the guard page soon.
   char* p = a.mapping + (pages - rounded);
   protect(a, true);
@@ -413,7 +435,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) 
   if (flags > cudaStreamNonBlocking) return fail(cudaErrorInvalidValue, "cudaStreamCreateWithFlags: bad flags");
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
   *stream = reinterpret_cast<cudaStream_t>(new char[16]);
-  streams().insert(*stream);
+  streams()[*stream] = t_device;
   return cudaSuccess;
 }
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, 0); }

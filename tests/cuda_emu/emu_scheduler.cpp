@@ -253,6 +253,11 @@ void reject_host_pointer_argument(const char* name, int index, const void* p) {
   record_launch_failure(cudaErrorIllegalAddress, s.str());
 }
 
+void reject_foreign_device_argument(const char* name, int index, const void* p) {
+  record_launch_failure(cudaErrorIllegalAddress,
+                        std::string("kernel ") + name + ": argument " + std::to_string(index) + ": " + wrong_device(p));
+}
+
 void run_kernel(const LaunchConfig& cfg, const char* name, const std::function<void()>& body) {
   const dim3 g = cfg.grid, bl = cfg.block;
   const long long nthreads = (long long)bl.x * bl.y * bl.z;
