@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <numeric>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -286,18 +287,29 @@ void run_kernel(const LaunchConfig& cfg, const char* name, const std::function<v
   t_block_dim = bl;
   static thread_local unsigned long long launches = 0;
   std::mt19937 rng(unsigned(++launches));
-  for (unsigned z = 0; z < g.z; ++z)
-    for (unsigned y = 0; y < g.y; ++y)
-      for (unsigned x = 0; x < g.x; ++x) {
-        t_block_idx = uint3{x, y, z};
-        if (!run_block(b, int(nthreads), rng)) {
-          std::string msg = std::string("kernel ") + name + " failed in block (" + std::to_string(x) + "," +
-                            std::to_string(y) + "," + std::to_string(z) + "): " + b.failure;
-          t_block = saved;
-          record_launch_failure(cudaErrorLaunchFailure, msg);
-          return;
-        }
-      }
+  // Blocks run one at a time, in a shuffled order too (an affine permutation of the linear
+  // block index, so no memory per block): a kernel whose result depends on the order of its
+  // blocks is wrong on a GPU, where they run concurrently in no fixed order.
+  const unsigned long long nblocks = (unsigned long long)g.x * g.y * g.z;
+  unsigned long long mul = 1, add = 0;
+  if (order_mode() != 0 && nblocks > 1) {
+    std::uniform_int_distribution<unsigned long long> pick(1, nblocks - 1);
+    do mul = pick(rng); while (std::gcd(mul, nblocks) != 1);
+    add = pick(rng);
+    if (order_mode() == 1) { mul = nblocks - 1; add = nblocks - 1; }  // reverse: i -> N-1-i
+  }
+  for (unsigned long long i = 0; i < nblocks; ++i) {
+    const auto j = (unsigned long long)(((unsigned __int128)mul * i + add) % nblocks);
+    const unsigned x = unsigned(j % g.x), y = unsigned((j / g.x) % g.y), z = unsigned(j / (g.x * (unsigned long long)g.y));
+    t_block_idx = uint3{x, y, z};
+    if (!run_block(b, int(nthreads), rng)) {
+      std::string msg = std::string("kernel ") + name + " failed in block (" + std::to_string(x) + "," +
+                        std::to_string(y) + "," + std::to_string(z) + "): " + b.failure;
+      t_block = saved;
+      record_launch_failure(cudaErrorLaunchFailure, msg);
+      return;
+    }
+  }
   t_block = saved;
   count_launch();
 }

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -232,4 +233,29 @@ TEST_CASE("emulator: host code dereferencing device memory faults, and says so",
   });
   CHECK(segv2);
   CHECK_THAT(err2, Catch::Contains("during emulated device work"));
+}
+
+namespace {
+/// Records the order in which blocks ran (a counter in device memory).
+__global__ void block_order(int* counter, int* order) {
+  if (threadIdx.x == 0) order[blockIdx.x] = atomicAdd(counter, 1);
+}
+}  // namespace
+
+TEST_CASE("emulator: blocks run in a shuffled order, each exactly once", "[emu]") {
+  const int n = 200;
+  int* counter = device_alloc<int>(1);
+  int* order = device_alloc<int>(n);
+  REQUIRE(cudaMemset(counter, 0, sizeof(int)) == cudaSuccess);
+  block_order<<<n, 32>>>(counter, order);
+  REQUIRE(cudaGetLastError() == cudaSuccess);
+  auto h = to_host(order, n);
+  int in_place = 0;
+  for (int i = 0; i < n; ++i) in_place += h[std::size_t(i)] == i;
+  std::vector<int> sorted = h;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < n; ++i) REQUIRE(sorted[std::size_t(i)] == i);  // a permutation
+  CHECK(in_place < n / 2);  // not the sequential order
+  cudaFree(counter);
+  cudaFree(order);
 }
