@@ -17,6 +17,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace tessera_emu {
@@ -48,6 +49,16 @@ std::string wrong_device(const void* p);
 /// Records a diagnostic (printed to stderr with the prefix "cuda-emu: ") for failures a real
 /// library would report only as a status code, so a failing test says what was wrong.
 void diagnose(const std::string& message);
+
+/// The integer value of an enum argument, read without an enum-typed load, so an invalid value
+/// passed by a caller is reported as the library would instead of tripping UBSan's enum check.
+template <typename E>
+int raw(const E& e) {
+  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
 
 /// Bytes of device memory currently allocated through cudaMalloc, and the emulated total.
 std::size_t bytes_in_use();

@@ -37,15 +37,7 @@ struct cublasContext {
 
 namespace {
 
-/// The integer value of an enum argument, read without an enum-typed load, so an invalid value
-/// passed by a caller is reported as the library would instead of tripping UBSan's enum check.
-template <typename E>
-int raw(const E& e) {
-  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized");
-  int v;
-  std::memcpy(&v, &e, sizeof v);
-  return v;
-}
+using tessera_emu::raw;
 
 std::mutex g_mutex;
 std::unordered_set<const cublasContext*>& live_handles() {

@@ -76,15 +76,7 @@ struct cudnnPoolingStruct {
 
 namespace {
 
-/// The integer value of an enum argument, read without an enum-typed load, so an invalid value
-/// passed by a caller is reported as the library would instead of tripping UBSan's enum check.
-template <typename E>
-int raw(const E& e) {
-  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized");
-  int v;
-  std::memcpy(&v, &e, sizeof v);
-  return v;
-}
+using tessera_emu::raw;
 
 // ---- live-object registry: catches use of destroyed / never-created handles and descriptors
 enum class Kind { Handle, Tensor, Filter, Conv, Pool };
@@ -237,6 +229,18 @@ void require_disjoint(const void* out, std::size_t out_bytes, const char* out_na
   if (a < b + in_bytes && b < a + out_bytes)
     raise(CUDNN_STATUS_BAD_PARAM, std::string(fn) + ": output " + out_name + " overlaps input " + in_name +
                                       " (in-place operation is not supported; the result would be undefined on a GPU)");
+}
+
+/// The buffers of a convolution call: inputs a and b and output out all lie in device memory
+/// of the current device, and out overlaps neither input.
+void require_conv_buffers(const char* fn, const void* a, std::size_t a_bytes, const char* a_name, const void* b,
+                          std::size_t b_bytes, const char* b_name, const void* out, std::size_t out_bytes,
+                          const char* out_name) {
+  require_device(a, a_bytes, fn, a_name);
+  require_device(b, b_bytes, fn, b_name);
+  require_device(out, out_bytes, fn, out_name);
+  require_disjoint(out, out_bytes, out_name, a, a_bytes, a_name, fn);
+  require_disjoint(out, out_bytes, out_name, b, b_bytes, b_name, fn);
 }
 
 /// alpha/beta: float for FLOAT (and HALF) tensors, double for DOUBLE tensors.
@@ -1002,11 +1006,7 @@ cudnnStatus_t CUDNNWINAPI cudnnFindConvolutionForwardAlgorithmEx(
   return guarded(fn, [&] {
     check_handle(handle, fn);
     const ConvGeom g = conv_geom(fn, xDesc, "xDesc", wDesc, "wDesc", convDesc, yDesc, "yDesc");
-    require_device(x, g.x_bytes(), fn, "x");
-    require_device(w, g.w_bytes(), fn, "w");
-    require_device(y, g.y_bytes(), fn, "y");
-    require_disjoint(y, g.y_bytes(), "y", x, g.x_bytes(), "x", fn);
-    require_disjoint(y, g.y_bytes(), "y", w, g.w_bytes(), "w", fn);
+    require_conv_buffers(fn, x, g.x_bytes(), "x", w, g.w_bytes(), "w", y, g.y_bytes(), "y");
     tessera_emu::DeviceAccess access;
     return find_algorithms(Dir::Forward, g, fn, y, g.y_bytes(), requestedAlgoCount, returnedAlgoCount, perfResults,
                            workSpace, workSpaceSizeInBytes, convDesc->math);
@@ -1029,11 +1029,7 @@ cudnnStatus_t CUDNNWINAPI cudnnConvolutionForward(cudnnHandle_t handle, const vo
     const ConvGeom g = conv_geom(fn, xDesc, "xDesc", wDesc, "wDesc", convDesc, yDesc, "yDesc");
     require_ptr(alpha, fn, "alpha");
     require_ptr(beta, fn, "beta");
-    require_device(x, g.x_bytes(), fn, "x");
-    require_device(w, g.w_bytes(), fn, "w");
-    require_device(y, g.y_bytes(), fn, "y");
-    require_disjoint(y, g.y_bytes(), "y", x, g.x_bytes(), "x", fn);
-    require_disjoint(y, g.y_bytes(), "y", w, g.w_bytes(), "w", fn);
+    require_conv_buffers(fn, x, g.x_bytes(), "x", w, g.w_bytes(), "w", y, g.y_bytes(), "y");
     const std::size_t need = algo_workspace(Dir::Forward, raw(algo), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, g, fn);
     tessera_emu::DeviceAccess access;
     use_workspace(workSpace, workSpaceSizeInBytes, need, fn, raw(algo));
@@ -1053,11 +1049,7 @@ cudnnStatus_t CUDNNWINAPI cudnnFindConvolutionBackwardDataAlgorithmEx(
   return guarded(fn, [&] {
     check_handle(handle, fn);
     const ConvGeom g = conv_geom(fn, dxDesc, "dxDesc", wDesc, "wDesc", convDesc, dyDesc, "dyDesc");
-    require_device(w, g.w_bytes(), fn, "w");
-    require_device(dy, g.y_bytes(), fn, "dy");
-    require_device(dx, g.x_bytes(), fn, "dx");
-    require_disjoint(dx, g.x_bytes(), "dx", dy, g.y_bytes(), "dy", fn);
-    require_disjoint(dx, g.x_bytes(), "dx", w, g.w_bytes(), "w", fn);
+    require_conv_buffers(fn, w, g.w_bytes(), "w", dy, g.y_bytes(), "dy", dx, g.x_bytes(), "dx");
     tessera_emu::DeviceAccess access;
     return find_algorithms(Dir::BackwardData, g, fn, dx, g.x_bytes(), requestedAlgoCount, returnedAlgoCount,
                            perfResults, workSpace, workSpaceSizeInBytes, convDesc->math);
@@ -1080,11 +1072,7 @@ cudnnStatus_t CUDNNWINAPI cudnnConvolutionBackwardData(cudnnHandle_t handle, con
     const ConvGeom g = conv_geom(fn, dxDesc, "dxDesc", wDesc, "wDesc", convDesc, dyDesc, "dyDesc");
     require_ptr(alpha, fn, "alpha");
     require_ptr(beta, fn, "beta");
-    require_device(w, g.w_bytes(), fn, "w");
-    require_device(dy, g.y_bytes(), fn, "dy");
-    require_device(dx, g.x_bytes(), fn, "dx");
-    require_disjoint(dx, g.x_bytes(), "dx", dy, g.y_bytes(), "dy", fn);
-    require_disjoint(dx, g.x_bytes(), "dx", w, g.w_bytes(), "w", fn);
+    require_conv_buffers(fn, w, g.w_bytes(), "w", dy, g.y_bytes(), "dy", dx, g.x_bytes(), "dx");
     const std::size_t need =
         algo_workspace(Dir::BackwardData, raw(algo), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, g, fn);
     tessera_emu::DeviceAccess access;
@@ -1105,11 +1093,7 @@ cudnnStatus_t CUDNNWINAPI cudnnFindConvolutionBackwardFilterAlgorithmEx(
   return guarded(fn, [&] {
     check_handle(handle, fn);
     const ConvGeom g = conv_geom(fn, xDesc, "xDesc", dwDesc, "dwDesc", convDesc, dyDesc, "dyDesc");
-    require_device(x, g.x_bytes(), fn, "x");
-    require_device(y, g.y_bytes(), fn, "dy");
-    require_device(dw, g.w_bytes(), fn, "dw");
-    require_disjoint(dw, g.w_bytes(), "dw", x, g.x_bytes(), "x", fn);
-    require_disjoint(dw, g.w_bytes(), "dw", y, g.y_bytes(), "dy", fn);
+    require_conv_buffers(fn, x, g.x_bytes(), "x", y, g.y_bytes(), "dy", dw, g.w_bytes(), "dw");
     tessera_emu::DeviceAccess access;
     return find_algorithms(Dir::BackwardFilter, g, fn, dw, g.w_bytes(), requestedAlgoCount, returnedAlgoCount,
                            perfResults, workSpace, workSpaceSizeInBytes, convDesc->math);
@@ -1132,11 +1116,7 @@ cudnnStatus_t CUDNNWINAPI cudnnConvolutionBackwardFilter(cudnnHandle_t handle, c
     const ConvGeom g = conv_geom(fn, xDesc, "xDesc", dwDesc, "dwDesc", convDesc, dyDesc, "dyDesc");
     require_ptr(alpha, fn, "alpha");
     require_ptr(beta, fn, "beta");
-    require_device(x, g.x_bytes(), fn, "x");
-    require_device(dy, g.y_bytes(), fn, "dy");
-    require_device(dw, g.w_bytes(), fn, "dw");
-    require_disjoint(dw, g.w_bytes(), "dw", x, g.x_bytes(), "x", fn);
-    require_disjoint(dw, g.w_bytes(), "dw", dy, g.y_bytes(), "dy", fn);
+    require_conv_buffers(fn, x, g.x_bytes(), "x", dy, g.y_bytes(), "dy", dw, g.w_bytes(), "dw");
     const std::size_t need =
         algo_workspace(Dir::BackwardFilter, raw(algo), CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, g, fn);
     tessera_emu::DeviceAccess access;
