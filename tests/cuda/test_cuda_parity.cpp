@@ -157,6 +157,10 @@ TEST_CASE("cuda: unary ops and gradients", "[cuda]") {
     // non-contiguous inputs: a transpose and a stepped slice
     check_op("exp of transpose", {x}, [](const V& v) { return exp(v[0].t()); });
     check_op("tanh of slice", {x}, [](const V& v) { return tanh(v[0].slice(1, 1, 17, 3)); });
+    check_op("exp of unaligned contiguous view", {x},
+             [](const V& v) { return exp(v[0].reshape({-1}).slice(0, 1, 33 * 17)); });
+    for (int64_t n : {128, 1024, 4096 + 3})
+      check_op("exp of " + std::to_string(n), {cpu_randn({n}, dt)}, [](const V& v) { return exp(v[0]); });
   }
   // integer unary
   Tensor xi = randint(-100, 100, {50}, TensorOptions(kInt64));
@@ -253,6 +257,10 @@ TEST_CASE("cuda: softmax and log_softmax, short and long rows, extreme logits", 
     Tensor extreme = from_vector<double>({1000, 0, -1000, 1e30, -1e30, 5}, {2, 3}).to(dt);
     check_op("log_softmax extreme", {extreme}, [](const V& v) { return log_softmax(v[0], 1); }, false);
     check_op("softmax extreme", {extreme}, [](const V& v) { return softmax(v[0], 1); }, false);
+    // the same on the block path (N > 1024): rows far below and far above 0
+    Tensor far = cpu_randn({2, 2000}, dt) + from_vector<double>({-1000, 1000}, {2, 1}).to(dt);
+    check_op("softmax extreme long rows", {far}, [](const V& v) { return softmax(v[0], 1); }, false);
+    check_op("log_softmax extreme long rows", {far}, [](const V& v) { return log_softmax(v[0], 1); }, false);
   }
 }
 
@@ -271,6 +279,10 @@ TEST_CASE("cuda: matmul through cuBLAS and the tiled SGEMM", "[cuda]") {
                [](const V& v) { return matmul(v[0], v[1]); }, true, r);
       check_op("bmm strided slice", {cpu_randn({2, 9, 14}, dt), cpu_randn({2, 7, 5}, dt)},
                [](const V& v) { return bmm(v[0].slice(2, 0, 14, 2), v[1]); }, true, r);
+      check_op("mm of column slices (ld > cols)", {cpu_randn({9, 14}, dt), cpu_randn({12, 7}, dt)},
+               [](const V& v) { return matmul(v[0].slice(1, 0, 12), v[1].slice(1, 1, 6)); }, true, r);
+      check_op("mm of transposed slices (ld > rows)", {cpu_randn({12, 14}, dt), cpu_randn({5, 14}, dt)},
+               [](const V& v) { return matmul(v[0].slice(1, 0, 9).t(), v[1].slice(1, 0, 12).t()); }, true, r);
       check_op("vector @ matrix", {cpu_randn({6}, dt), cpu_randn({6, 4}, dt)}, [](const V& v) { return matmul(v[0], v[1]); }, true, r);
       check_op("K = 0", {cpu_randn({3, 0}, dt), cpu_randn({0, 4}, dt)}, [](const V& v) { return matmul(v[0], v[1]); }, false);
       check_op("M = 0", {cpu_randn({0, 5}, dt), cpu_randn({5, 4}, dt)}, [](const V& v) { return matmul(v[0], v[1]); }, false);

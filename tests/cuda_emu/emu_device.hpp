@@ -29,6 +29,8 @@
 #define __shared__ static
 #undef __launch_bounds__
 #define __launch_bounds__(...)
+// Lets kernels/ code test hooks that exist only on the emulator (grid_for's cap).
+#define TESSERA_CUDA_EMULATOR_HOOKS 1
 
 namespace tessera_emu {
 
@@ -56,6 +58,14 @@ void reject_host_pointer_argument(const char* name, int index, const void* p);
 void reject_foreign_device_argument(const char* name, int index, const void* p);
 
 void sync_block();
+/// Fills a __shared__ variable with 0xFF bytes the first time a thread of the running block
+/// reaches its declaration (rewrite_launches.py inserts the call), so that reading shared
+/// memory no thread of this block wrote gives NaN/-1, not a previous block's value or 0.
+void poison_shared(void* p, std::size_t bytes);
+/// TESSERA_EMU_MAX_GRID=N: kernels/cuda_context.cuh's grid_for returns at most N blocks, so
+/// that every grid-stride loop and per-block row loop runs more than one iteration
+/// (0: no cap). Read once.
+long long max_grid();
 /// Exchanges `bytes` of `in` across the calling warp: *out receives lane src_lane's value
 /// (or the caller's own when src_lane < 0).
 void warp_exchange(const void* in, void* out, std::size_t bytes, int src_lane, unsigned mask);

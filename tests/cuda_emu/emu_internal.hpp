@@ -9,6 +9,10 @@ namespace tessera_emu {
 /// Makes `error` the value the next cudaGetLastError / cudaPeekAtLastError / synchronising
 /// call returns, and prints `message` (cuda-emu: ...) so a failing test says what happened.
 void record_launch_failure(cudaError_t error, const std::string& message);
+/// Runs the cudaMemcpyAsync copies to/from pinned memory queued since the last wait.
+void flush_pending_copies();
+/// The kernel running now (for the memory-fault report), or nullptr.
+const char*& running_work();
 /// Counts a successful launch (for the emulator's summary).
 void count_launch();
 /// Makes sure the emulator's memory-fault report handles SIGSEGV/SIGBUS (cheap when it does).

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <vector>
 #include <sstream>
 #include <string>
 
@@ -40,7 +41,29 @@ thread_local cudaError_t t_last_error = cudaSuccess;
 thread_local int t_device = 0;
 std::map<const void*, int>& streams() { static auto* s = new std::map<const void*, int>(); return *s; }  // -> device
 std::set<const void*>& events() { static auto* s = new std::set<const void*>(); return *s; }
-std::set<const void*>& pinned() { static auto* s = new std::set<const void*>(); return *s; }
+std::map<std::uintptr_t, std::size_t>& pinned() {  // start -> bytes
+  static auto* s = new std::map<std::uintptr_t, std::size_t>();
+  return *s;
+}
+bool is_pinned(const void* p, std::size_t bytes) {
+  const auto key = reinterpret_cast<std::uintptr_t>(p);
+  auto it = pinned().upper_bound(key);
+  if (it == pinned().begin()) return false;
+  --it;
+  return key + bytes <= it->first + it->second;
+}
+
+// cudaMemcpyAsync between device memory and pinned host memory runs when the host next waits
+// (a stream/event/device synchronize, an event query, cudaFree*) or before the next device
+// work, not at the call, so host code that reads or refills a pinned buffer without waiting
+// sees what a GPU may show it. TESSERA_EMU_EAGER_ASYNC=1 copies at the call instead.
+struct PendingCopy {
+  void* dst;
+  const void* src;
+  std::size_t count;
+};
+std::vector<PendingCopy>& pending() { static auto* v = new std::vector<PendingCopy>(); return *v; }
+bool g_flushing = false;
 unsigned long long g_launches = 0;
 
 std::size_t page_size() {
@@ -107,10 +130,13 @@ void segv_handler(int sig, siginfo_t* info, void*) {
       break;
     }
   }
-  std::fprintf(stderr,
-               "cuda-emu: memory fault at %p (%s) %s\n", info->si_addr, where.c_str(),
+  const char* work = running_work();
+  std::fprintf(stderr, "cuda-emu: memory fault at %p (%s) %s%s%s\n", info->si_addr, where.c_str(),
                g_access_depth > 0 ? "during emulated device work: a kernel or library call read or wrote out of bounds"
-                                  : "in host code: device memory was dereferenced on the host");
+                                  : "in host code: device memory was dereferenced on the host",
+               g_access_depth > 0 && work ? "; running: " : "", g_access_depth > 0 && work ? work : "");
+  if (info->si_addr == nullptr)
+    std::fprintf(stderr, "cuda-emu: (a fault at address 0 is often a misaligned 16-byte vector access)\n");
   std::fflush(stderr);
   signal(sig, SIG_DFL);
   raise(sig);
@@ -155,7 +181,26 @@ const char* error_name(cudaError_t e) {
 }  // namespace
 
 // ---- emu.hpp / emu_internal.hpp ---------------------------------------------------------------
+void flush_pending_copies() {
+  std::lock_guard<std::recursive_mutex> lock(g_mutex);
+  if (g_flushing || pending().empty()) return;
+  g_flushing = true;
+  std::vector<PendingCopy> work;
+  work.swap(pending());
+  {
+    DeviceAccess access;
+    for (const PendingCopy& c : work) std::memmove(c.dst, c.src, c.count);
+  }
+  g_flushing = false;
+}
+
+const char*& running_work() {
+  static thread_local const char* what = nullptr;
+  return what;
+}
+
 DeviceAccess::DeviceAccess() {
+  flush_pending_copies();
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
   if (g_access_depth++ == 0 && protecting())
     for (auto& [p, a] : allocations()) protect(a, true);
@@ -240,7 +285,7 @@ cudaError_t cudaMalloc(void** devPtr, size_t size) {
   // End-aligned (256-byte granularity) so that an overrun reaches the guard page soon.
   char* p = a.mapping + (pages - rounded);
   protect(a, true);
-  std::memset(p, 0xFF, size);
+  std::memset(p, 0xFF, rounded);  // the slack up to the 256-byte granule too
   if (g_access_depth == 0) protect(a, false);
   allocations().emplace(reinterpret_cast<std::uintptr_t>(p), a);
   g_in_use += size;
@@ -249,6 +294,7 @@ cudaError_t cudaMalloc(void** devPtr, size_t size) {
 }
 
 cudaError_t cudaFree(void* devPtr) {
+  flush_pending_copies();
   if (devPtr == nullptr) return cudaSuccess;
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
   auto it = allocations().find(reinterpret_cast<std::uintptr_t>(devPtr));
@@ -265,14 +311,15 @@ cudaError_t cudaMallocHost(void** ptr, size_t size) {
   *ptr = std::aligned_alloc(256, (size + 255) / 256 * 256 + 256);
   if (*ptr == nullptr) return fail(cudaErrorMemoryAllocation, "cudaMallocHost: out of memory");
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
-  pinned().insert(*ptr);
+  pinned()[reinterpret_cast<std::uintptr_t>(*ptr)] = size;
   return cudaSuccess;
 }
 
 cudaError_t cudaFreeHost(void* ptr) {
+  flush_pending_copies();
   if (ptr == nullptr) return cudaSuccess;
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
-  if (!pinned().erase(ptr)) return fail(cudaErrorInvalidValue, "cudaFreeHost: pointer was not returned by cudaMallocHost");
+  if (!pinned().erase(reinterpret_cast<std::uintptr_t>(ptr))) return fail(cudaErrorInvalidValue, "cudaFreeHost: pointer was not returned by cudaMallocHost");
   std::free(ptr);
   return cudaSuccess;
 }
@@ -323,7 +370,18 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind 
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
   check_stream(stream, "cudaMemcpyAsync");
-  return copy(dst, src, count, kind, "cudaMemcpyAsync");
+  static const bool eager = std::getenv("TESSERA_EMU_EAGER_ASYNC") != nullptr;
+  const void* host = kind == cudaMemcpyDeviceToHost ? static_cast<const void*>(dst)
+                     : kind == cudaMemcpyHostToDevice ? src
+                                                      : nullptr;
+  bool defer = false;
+  {
+    std::lock_guard<std::recursive_mutex> lock(g_mutex);
+    defer = !eager && count > 0 && host != nullptr && is_pinned(host, count) &&
+            (kind == cudaMemcpyDeviceToHost ? is_device_range(src, count) : is_device_range(dst, count));
+    if (defer) pending().push_back(PendingCopy{dst, src, count});
+  }
+  return defer ? cudaSuccess : copy(dst, src, count, kind, "cudaMemcpyAsync");
 }
 cudaError_t cudaMemcpyPeer(void* dst, int dstDevice, const void* src, int srcDevice, size_t count) {
   if (dstDevice < 0 || dstDevice >= device_count() || srcDevice < 0 || srcDevice >= device_count())
@@ -370,7 +428,10 @@ cudaError_t cudaGetDevice(int* device) {
   *device = t_device;
   return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize(void) { return t_last_error; }
+cudaError_t cudaDeviceSynchronize(void) {
+  flush_pending_copies();
+  return t_last_error;
+}
 cudaError_t cudaRuntimeGetVersion(int* v) {
   if (v == nullptr) return cudaErrorInvalidValue;
   *v = CUDART_VERSION;
@@ -447,6 +508,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   check_stream(stream, "cudaStreamSynchronize");
+  flush_pending_copies();
   return t_last_error;
 }
 
@@ -487,10 +549,12 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (event_of(event) == nullptr) return fail(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: not a live event");
+  flush_pending_copies();
   return t_last_error;
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
   if (event_of(event) == nullptr) return fail(cudaErrorInvalidResourceHandle, "cudaEventQuery: not a live event");
+  flush_pending_copies();
   return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {

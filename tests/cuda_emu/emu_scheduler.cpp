@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <map>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -48,6 +50,7 @@ struct Block {
 };
 
 thread_local Block* t_block = nullptr;
+thread_local unsigned long long t_block_epoch = 0;  // one per run_block, for poison_shared
 
 /// Fiber stacks, kept for the life of the process (never touched pages cost nothing).
 std::vector<void*>& stack_pool() {
@@ -110,16 +113,64 @@ void suspend(State s) {
   f.main = std::move(f.main).resume();
 }
 
+/// Thread order between barriers (TESSERA_EMU_ORDER): 0 forward, 1 reverse, 2 shuffle (the
+/// default: a random order per pass), 3 warps (one warp at a time runs as far as it can, to a
+/// __syncthreads or its end, its shuffles released as soon as its lanes arrive: a warp races
+/// ahead of the others, as it may on a GPU, which exposes a missing barrier before shared
+/// memory is reused).
 int order_mode() {
   static const int mode = [] {
     const char* e = std::getenv("TESSERA_EMU_ORDER");
     if (e == nullptr || std::string(e) == "shuffle") return 2;
     if (std::string(e) == "forward") return 0;
     if (std::string(e) == "reverse") return 1;
-    std::fprintf(stderr, "cuda-emu: TESSERA_EMU_ORDER=%s is not forward, reverse or shuffle; using shuffle\n", e);
+    if (std::string(e) == "warps") return 3;
+    std::fprintf(stderr, "cuda-emu: TESSERA_EMU_ORDER=%s is not forward, reverse, shuffle or warps; using shuffle\n", e);
     return 2;
   }();
   return mode;
+}
+
+/// Releases warp w when every live lane waits at a shuffle: 1 released, 0 not ready,
+/// -1 a failure (b.failure says which lane named in a mask is missing).
+int release_warp(Block& b, int w, int nthreads) {
+  const int lo = w * 32, hi = std::min(nthreads, lo + 32);
+  int waiting = 0, other = 0;
+  for (int l = lo; l < hi; ++l) {
+    const State st = b.fibers[std::size_t(l)].state;
+    waiting += st == State::AtWarpExchange;
+    other += st != State::AtWarpExchange && st != State::Done;
+  }
+  if (waiting == 0 || other != 0) return 0;
+  // Every lane named in a waiting lane's mask must be waiting too.
+  for (int l = lo; l < hi; ++l) {
+    const Fiber& f = b.fibers[std::size_t(l)];
+    if (f.state != State::AtWarpExchange) continue;
+    for (int k = 0; k < 32; ++k) {
+      if (!(f.mask >> k & 1u)) continue;
+      const int lane = lo + k;
+      if (lane >= hi || b.fibers[std::size_t(lane)].state != State::AtWarpExchange) {
+        std::ostringstream m;
+        m << "warp shuffle with mask 0x" << std::hex << f.mask << std::dec << " by " << thread_str(f) << ", but lane "
+          << k << (lane >= hi ? " does not exist (block smaller than the warp)" : " has exited");
+        b.failure = m.str();
+        return -1;
+      }
+    }
+  }
+  for (int l = lo; l < hi; ++l)
+    if (b.fibers[std::size_t(l)].state == State::AtWarpExchange) b.fibers[std::size_t(l)].state = State::Runnable;
+  return 1;
+}
+
+/// Resumes thread i until it suspends or ends; false on a failure.
+bool resume(Block& b, int i) {
+  Fiber& f = b.fibers[std::size_t(i)];
+  b.current = i;
+  t_thread_idx = f.tid;
+  f.self = std::move(f.self).resume();
+  b.current = -1;
+  return b.failure.empty();
 }
 
 /// Runs one block to completion; returns false (with b.failure set) on a failure.
@@ -137,18 +188,31 @@ bool run_block(Block& b, int nthreads, std::mt19937& rng) {
                        [bp, i](bc::fiber&& main) { return thread_main(bp, i, std::move(main)); });
   }
   const int nwarps = (nthreads + 31) / 32;
+  std::vector<int> warp_order(std::size_t(nwarps), 0);
+  for (int w = 0; w < nwarps; ++w) warp_order[std::size_t(w)] = w;
+  ++t_block_epoch;
   for (;;) {
-    if (order_mode() == 2) std::shuffle(order.begin(), order.end(), rng);
     bool ran = false;
+    if (order_mode() == 3) {
+      std::shuffle(warp_order.begin(), warp_order.end(), rng);
+      for (int w : warp_order) {
+        const int lo = w * 32, hi = std::min(nthreads, lo + 32);
+        for (int rel = 1; rel == 1;) {
+          for (int l = lo; l < hi; ++l) {
+            if (b.fibers[std::size_t(l)].state != State::Runnable) continue;
+            ran = true;
+            if (!resume(b, l)) return false;
+          }
+          rel = release_warp(b, w, nthreads);
+          if (rel < 0) return false;
+        }
+      }
+    }
+    if (order_mode() == 2) std::shuffle(order.begin(), order.end(), rng);
     for (int i : order) {
-      Fiber& f = b.fibers[std::size_t(i)];
-      if (f.state != State::Runnable) continue;
+      if (b.fibers[std::size_t(i)].state != State::Runnable) continue;
       ran = true;
-      b.current = i;
-      t_thread_idx = f.tid;
-      f.self = std::move(f.self).resume();
-      b.current = -1;
-      if (!b.failure.empty()) return false;
+      if (!resume(b, i)) return false;
     }
     // Barriers: release a warp whose live lanes all wait at an exchange; the block when all
     // live threads wait at __syncthreads.
@@ -162,34 +226,9 @@ bool run_block(Block& b, int nthreads, std::mt19937& rng) {
     if (live == 0) return true;
     bool released = false;
     for (int w = 0; w < nwarps; ++w) {
-      const int lo = w * 32, hi = std::min(nthreads, lo + 32);
-      int waiting = 0, done = 0, other = 0;
-      for (int l = lo; l < hi; ++l) {
-        const State s = b.fibers[std::size_t(l)].state;
-        waiting += s == State::AtWarpExchange;
-        done += s == State::Done;
-        other += s != State::AtWarpExchange && s != State::Done;
-      }
-      if (waiting == 0 || other != 0) continue;
-      // Every lane named in a waiting lane's mask must be waiting too.
-      for (int l = lo; l < hi; ++l) {
-        const Fiber& f = b.fibers[std::size_t(l)];
-        if (f.state != State::AtWarpExchange) continue;
-        for (int k = 0; k < 32; ++k) {
-          if (!(f.mask >> k & 1u)) continue;
-          const int lane = lo + k;
-          if (lane >= hi || b.fibers[std::size_t(lane)].state != State::AtWarpExchange) {
-            b.failure = "warp shuffle with mask 0x" + [&] { std::ostringstream s; s << std::hex << f.mask; return s.str(); }() +
-                        " by " + thread_str(f) + ", but lane " + std::to_string(k) +
-                        (lane >= hi ? " does not exist (block smaller than the warp)" : " has exited");
-            return false;
-          }
-        }
-      }
-      for (int l = lo; l < hi; ++l)
-        if (b.fibers[std::size_t(l)].state == State::AtWarpExchange) b.fibers[std::size_t(l)].state = State::Runnable;
-      released = true;
-      (void)done;
+      const int rel = release_warp(b, w, nthreads);
+      if (rel < 0) return false;
+      released |= rel == 1;
     }
     if (!released && at_block == live) {
       // CUDA allows __syncthreads in conditional code only when the condition is the same for
@@ -226,6 +265,23 @@ int lane_id() {
 
 void sync_block() { suspend(State::AtBlockBarrier); }
 
+void poison_shared(void* p, std::size_t bytes) {
+  static thread_local std::map<void*, unsigned long long> seen;
+  unsigned long long& e = seen[p];
+  if (e != t_block_epoch) {
+    e = t_block_epoch;
+    std::memset(p, 0xFF, bytes);
+  }
+}
+
+long long max_grid() {
+  static const long long cap = [] {
+    const char* e = std::getenv("TESSERA_EMU_MAX_GRID");
+    return e != nullptr ? std::strtoll(e, nullptr, 10) : 0LL;
+  }();
+  return cap;
+}
+
 void warp_exchange(const void* in, void* out, std::size_t bytes, int src_lane, unsigned mask) {
   Block* b = t_block;
   if (b == nullptr || b->current < 0) throw std::logic_error("cuda-emu: warp shuffle called outside a kernel");
@@ -240,7 +296,12 @@ void warp_exchange(const void* in, void* out, std::size_t bytes, int src_lane, u
   // Every lane of the warp has deposited its value and none can deposit again before all
   // have read: a lane that runs on reaches its next exchange, which waits for everyone.
   const int src = src_lane < 0 ? me : (me / 32) * 32 + src_lane % 32;
-  const Fiber& s = b->fibers[std::size_t(src)];
+  // release_warp checked that every lane in the mask waited here: those values are valid.
+  const bool src_ok = src < int(b->fibers.size()) && (mask >> (src % 32) & 1u);
+  if (!src_ok && b->failure.empty())
+    b->failure = "warp shuffle by " + thread_str(b->fibers[std::size_t(me)]) + " reads lane " + std::to_string(src % 32) +
+                 ", which is not in the mask or does not exist (undefined on a GPU)";
+  const Fiber& s = b->fibers[std::size_t(src_ok ? src : me)];
   std::memcpy(out, s.value, bytes);
   // Second phase so that a fast lane cannot overwrite its value before slower ones read it.
   b->fibers[std::size_t(me)].mask = mask;
@@ -278,6 +339,11 @@ void run_kernel(const LaunchConfig& cfg, const char* name, const std::function<v
   check_stream(cfg.stream, name);
   install_fault_handler();
   DeviceAccess access;
+  struct Running {
+    const char* saved = running_work();
+    explicit Running(const char* n) { running_work() = n; }
+    ~Running() { running_work() = saved; }
+  } running(name);
   Block b;
   b.body = &body;
   b.fibers.resize(std::size_t(nthreads));

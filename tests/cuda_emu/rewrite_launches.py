@@ -5,8 +5,10 @@ The only CUDA syntax a host compiler cannot parse is the launch `kernel<<<cfg>>>
 becomes `::tessera_emu::launch(::tessera_emu::LaunchConfig(cfg), "kernel", [](auto... a) {
 kernel(a...); }, args)` (a lambda, so that template arguments the kernel deduces from its
 arguments, such as functor types, are deduced as in the original call).
-Everything else (__global__, __shared__, threadIdx, __syncthreads, shuffles) is handled by
-emu_device.hpp, which the build force-includes. A #line directive keeps compiler messages
+Each __shared__ declaration is followed by a call that fills the variable with 0xFF bytes when
+the first thread of a block reaches it (shared memory is uninitialised on a GPU). Everything
+else (__global__, __shared__, threadIdx, __syncthreads, shuffles) is handled by emu_device.hpp,
+which the build force-includes. A #line directive keeps compiler messages
 pointing at the original file.
 
 usage: rewrite_launches.py input.cu output.cpp
@@ -18,13 +20,33 @@ import sys
 LAUNCH = re.compile(r"([A-Za-z_][\w:]*(?:<[^<>;()]*>)?)<<<(.*?)>>>\(")
 
 
+# __shared__ declarations: each declared variable is poisoned (0xFF bytes) when the first
+# thread of a block reaches its declaration, as shared memory is uninitialised on a GPU.
+SHARED = re.compile(r"__shared__\s+([^;{}]*);")
+
+
+def poison_shared(m: re.Match) -> str:
+    parts, depth, cur = [], 0, ""
+    for ch in m.group(1):
+        depth += ch in "[("
+        depth -= ch in "])"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    names = [re.findall(r"\w+", p.split("[")[0])[-1] for p in parts]
+    return m.group(0) + "".join(f" ::tessera_emu::poison_shared(&{n}, sizeof({n}));" for n in names)
+
+
 def rewrite(text: str) -> str:
     def sub(m: re.Match) -> str:
         kernel, cfg = m.group(1), m.group(2)
         return (f'::tessera_emu::launch(::tessera_emu::LaunchConfig({cfg}), "{kernel}", '
                 f'[](auto... tessera_emu_args) {{ {kernel}(tessera_emu_args...); }}, ')
 
-    out = LAUNCH.sub(sub, text)
+    out = SHARED.sub(poison_shared, LAUNCH.sub(sub, text))
     if "<<<" in out or ">>>" in out:
         line = out[: out.find("<<<" if "<<<" in out else ">>>")].count("\n") + 1
         raise SystemExit(f"rewrite_launches.py: line {line}: a kernel launch this script does not understand")

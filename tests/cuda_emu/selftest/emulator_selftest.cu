@@ -57,7 +57,7 @@ __global__ void block_sum(const int* in, int n, int* out) {
 
 /// Each thread publishes a value and reads its (cyclic) neighbour's: correct only with the
 /// barrier. Without it, in any order at least one thread reads before its neighbour writes
-/// (the dependencies form a cycle), and gets what the previous launch left there.
+/// (the dependencies form a cycle), and gets the poison of unwritten shared memory.
 __global__ void neighbour(int* out, int salt, bool with_barrier) {
   __shared__ int sh[256];
   sh[threadIdx.x] = int(threadIdx.x) * 3 + salt;
@@ -152,13 +152,13 @@ TEST_CASE("emulator: a missing __syncthreads changes the result", "[emu]") {
     const auto good = to_host(d, 256);
     for (int t = 0; t < 256; ++t) REQUIRE(good[std::size_t(t)] == ((t + 1) % 256) * 3 + salt);
   }
-  neighbour<<<1, 256>>>(d, 2, false);  // shared memory still holds salt 1
+  neighbour<<<1, 256>>>(d, 2, false);
   REQUIRE(cudaGetLastError() == cudaSuccess);
   const auto racy = to_host(d, 256);
   int stale = 0;
   for (int t = 0; t < 256; ++t) {
     const int v = racy[std::size_t(t)], fresh = ((t + 1) % 256) * 3 + 2;
-    REQUIRE((v == fresh || v == fresh - 1));  // its neighbour's value, this launch's or the last
+    REQUIRE((v == fresh || v == -1));  // its neighbour's value, or the 0xFF poison of unwritten shared memory
     stale += v != fresh;
   }
   CHECK(stale >= 1);
@@ -258,4 +258,50 @@ TEST_CASE("emulator: blocks run in a shuffled order, each exactly once", "[emu]"
   CHECK(in_place < n / 2);  // not the sequential order
   cudaFree(counter);
   cudaFree(order);
+}
+
+namespace {
+__global__ void read_uninitialised_shared(int* out) {
+  __shared__ int sh[64];
+  if (threadIdx.x == 0) sh[0] = 5;
+  __syncthreads();
+  out[threadIdx.x] = sh[threadIdx.x];
+}
+}  // namespace
+
+TEST_CASE("emulator: shared memory no thread wrote reads as 0xFF bytes in every block", "[emu]") {
+  int* d = device_alloc<int>(64);
+  for (int rep = 0; rep < 2; ++rep) {  // the second launch must not see the first one's values
+    read_uninitialised_shared<<<1, 64>>>(d);
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    const auto h = to_host(d, 64);
+    CHECK(h[0] == 5);
+    for (int t = 1; t < 64; ++t) CHECK(h[std::size_t(t)] == -1);
+  }
+  cudaFree(d);
+}
+
+TEST_CASE("emulator: async copies to pinned memory land only when the host waits", "[emu]") {
+  cudaStream_t s = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess);
+  int* d = device_alloc<int>(16);
+  int* pinned = nullptr;
+  REQUIRE(cudaMallocHost(reinterpret_cast<void**>(&pinned), 16 * sizeof(int)) == cudaSuccess);
+  for (int i = 0; i < 16; ++i) pinned[i] = 100 + i;
+  REQUIRE(cudaMemcpyAsync(d, pinned, 16 * sizeof(int), cudaMemcpyHostToDevice, s) == cudaSuccess);
+  pinned[3] = -7;  // refilled before the copy ran: a GPU may copy -7
+  REQUIRE(cudaStreamSynchronize(s) == cudaSuccess);
+  CHECK(to_host(d, 16)[3] == -7);
+  fill<<<1, 32, 0, s>>>(d, 16, 42);
+  REQUIRE(cudaGetLastError() == cudaSuccess);
+  REQUIRE(cudaMemcpyAsync(pinned, d, 16 * sizeof(int), cudaMemcpyDeviceToHost, s) == cudaSuccess);
+  CHECK(pinned[0] == 100);  // not there yet
+  REQUIRE(cudaStreamSynchronize(s) == cudaSuccess);
+  CHECK(pinned[0] == 42);
+  std::vector<int> pageable(16, 0);
+  REQUIRE(cudaMemcpyAsync(pageable.data(), d, 16 * sizeof(int), cudaMemcpyDeviceToHost, s) == cudaSuccess);
+  CHECK(pageable[5] == 42);  // pageable memory: the copy is synchronous, as in CUDA
+  cudaFreeHost(pinned);
+  cudaFree(d);
+  cudaStreamDestroy(s);
 }
