@@ -54,6 +54,12 @@ void* CachingAllocator::allocate(std::size_t nbytes, int device, cudaStream_t st
     live_[p] = Block{bsize, device, stream};
     st.allocated += bsize;
     st.peak = std::max(st.peak, st.allocated);
+#ifdef TESSERA_CUDA_EMULATOR_HOOKS
+    // On the emulator a reused block is poisoned as a fresh cudaMalloc is (0xFF: NaN, -1), so
+    // reading memory a kernel never wrote shows instead of returning an old tensor's values.
+    DeviceGuard poison_guard(device);
+    (void)cudaMemsetAsync(p, 0xFF, bsize, stream);
+#endif
     return p;
   }
   DeviceGuard guard(device);

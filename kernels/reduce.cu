@@ -122,7 +122,7 @@ __device__ __forceinline__ S block_reduce(const R& r, S s) {
 
 /// One block per (row, chunk): partial[row * nchunks + chunk].
 template <typename T, typename R>
-__global__ void reduce_block_kernel(const T* __restrict__ x, int64_t M, int64_t len, int64_t chunk_len,
+__global__ void __launch_bounds__(512) reduce_block_kernel(const T* __restrict__ x, int64_t M, int64_t len, int64_t chunk_len,
                                     int64_t nchunks, R r, typename R::S* __restrict__ partial) {
   for (int64_t b = blockIdx.x; b < M * nchunks; b += gridDim.x) {
     const int64_t row = b / nchunks, chunk = b % nchunks;

@@ -94,8 +94,10 @@ __global__ void softmax_warp_kernel(const T* __restrict__ x, T* __restrict__ y, 
   }
 }
 
+// Launched with up to 1024 threads: the bound makes the compiler keep registers within what a
+// 1024-thread block may use (64 per thread; the double variant used 62 unbounded, sm_90).
 template <typename T, bool LOG, int VEC>
-__global__ void softmax_block_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t M, int64_t N) {
+__global__ void __launch_bounds__(1024) softmax_block_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t M, int64_t N) {
   for (int64_t row = blockIdx.x; row < M; row += gridDim.x) {
     const T* xr = x + row * N;
     T* yr = y + row * N;
@@ -140,7 +142,7 @@ __global__ void softmax_bwd_warp_kernel(const T* __restrict__ y, const T* __rest
   }
 }
 template <typename T, bool LOG>
-__global__ void softmax_bwd_block_kernel(const T* __restrict__ y, const T* __restrict__ gy, T* __restrict__ gx,
+__global__ void __launch_bounds__(512) softmax_bwd_block_kernel(const T* __restrict__ y, const T* __restrict__ gy, T* __restrict__ gx,
                                          int64_t M, int64_t N) {
   for (int64_t row = blockIdx.x; row < M; row += gridDim.x) {
     const int64_t base = row * N;

@@ -36,6 +36,9 @@ class DeviceAccess {
 bool is_device_range(const void* p, std::size_t bytes);
 /// True when p points into a live device allocation.
 bool is_device_pointer(const void* p);
+/// What a kernel argument may point at: device memory (or one past the end of an allocation),
+/// or pinned host memory from cudaMallocHost (mapped for the device under unified addressing).
+bool kernel_may_access(const void* p);
 
 /// The device (cudaSetDevice index) whose cudaMalloc returned the allocation containing p, or
 /// -1 when p is not device memory; and the calling thread's current device.

@@ -33,6 +33,7 @@ struct cublasContext {
   void* workspace = nullptr;
   std::size_t workspace_bytes = 0;
   cublasPointerMode_t pointer_mode = CUBLAS_POINTER_MODE_HOST;
+  int device = 0;  // current device at cublasCreate: the handle works only there
 };
 
 namespace {
@@ -156,6 +157,7 @@ cublasStatus_t CUBLASWINAPI cublasCreate_v2(cublasHandle_t* handle) {
   if (handle == nullptr) return reject(CUBLAS_STATUS_INVALID_VALUE, "cublasCreate: handle is NULL");
   try {
     auto* h = new cublasContext();
+    h->device = tessera_emu::current_device();
     std::lock_guard<std::mutex> lock(g_mutex);
     live_handles().insert(h);
     *handle = h;
@@ -304,6 +306,10 @@ cublasStatus_t CUBLASWINAPI cublasGemmStridedBatchedEx_64(cublasHandle_t handle,
   try {
     const char* fn = "cublasGemmStridedBatchedEx_64";
     if (!handle_ok(handle)) return reject(CUBLAS_STATUS_NOT_INITIALIZED, std::string(fn) + ": invalid handle");
+    if (handle->device != tessera_emu::current_device())
+      return reject(CUBLAS_STATUS_EXECUTION_FAILED, std::string(fn) + ": handle created on cuda:" +
+                                                        std::to_string(handle->device) + " used while cuda:" +
+                                                        std::to_string(tessera_emu::current_device()) + " is current");
     auto valid_op = [](int op) { return op == CUBLAS_OP_N || op == CUBLAS_OP_T || op == CUBLAS_OP_C; };
     std::ostringstream args;
     args << fn << "(transa=" << op_name(raw(transa)) << ", transb=" << op_name(raw(transb)) << ", m=" << m << ", n=" << n

@@ -48,6 +48,7 @@
 // ---- the opaque types behind the handle and descriptors (incomplete in the headers) -------
 struct cudnnContext {
   cudaStream_t stream = nullptr;
+  int device = 0;  // current device at cudnnCreate: the handle works only there
 };
 struct cudnnTensorStruct {
   bool set = false;
@@ -151,6 +152,10 @@ void check_handle(cudnnHandle_t h, const char* fn) {
   if (h == nullptr) raise(CUDNN_STATUS_BAD_PARAM, std::string(fn) + ": handle is NULL");
   if (!is_live(h, Kind::Handle))
     raise(CUDNN_STATUS_BAD_PARAM, std::string(fn) + ": handle was not created by cudnnCreate or was destroyed");
+  if (h->device != tessera_emu::current_device())
+    raise(CUDNN_STATUS_EXECUTION_FAILED, std::string(fn) + ": handle created on cuda:" + std::to_string(h->device) +
+                                             " used while cuda:" + std::to_string(tessera_emu::current_device()) +
+                                             " is current");
 }
 
 const cudnnTensorStruct& tensor(cudnnTensorDescriptor_t d, const char* fn, const char* name) {
@@ -741,6 +746,7 @@ cudnnStatus_t CUDNNWINAPI cudnnCreate(cudnnHandle_t* handle) {
   return guarded("cudnnCreate", [&] {
     require_ptr(handle, "cudnnCreate", "handle");
     auto* h = new cudnnContext();
+    h->device = tessera_emu::current_device();
     add_live(h, Kind::Handle);
     *handle = h;
     return CUDNN_STATUS_SUCCESS;

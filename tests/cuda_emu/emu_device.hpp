@@ -3,8 +3,8 @@
 //
 // Each CUDA thread of a block runs as a fiber (emu_scheduler.cpp); blocks run one after
 // another on the launching host thread. threadIdx/blockIdx/... are variables the scheduler
-// sets before it resumes a fiber. __shared__ variables become function-local statics, which
-// all threads of the running block share, as on a GPU. __syncthreads and the warp shuffles
+// sets before it resumes a fiber. __shared__ variables become function-local thread_local
+// statics, which all threads (fibers) of the running block share, as on a GPU. __syncthreads and the warp shuffles
 // suspend the fiber until every live thread of the block (or warp) has arrived; arriving at
 // different barriers, or shuffling with a full mask after a lane has exited, is reported as a
 // kernel failure. The order in which threads run between barriers is shuffled per launch, so
@@ -26,7 +26,7 @@
 #undef __global__
 #define __global__
 #undef __shared__
-#define __shared__ static
+#define __shared__ static thread_local
 #undef __launch_bounds__
 #define __launch_bounds__(...)
 // Lets kernels/ code test hooks that exist only on the emulator (grid_for's cap).
@@ -44,8 +44,14 @@ struct LaunchConfig {
   dim3 grid, block;
   std::size_t shared_bytes;
   cudaStream_t stream;
+  int max_threads = 0;  // the kernel's __launch_bounds__ (0: none)
   LaunchConfig(dim3 g, dim3 b, std::size_t smem = 0, cudaStream_t s = nullptr)
       : grid(g), block(b), shared_bytes(smem), stream(s) {}
+  /// Set by rewrite_launches.py for a kernel declared with __launch_bounds__(n) in the file.
+  LaunchConfig& bounded(int n) {
+    max_threads = n;
+    return *this;
+  }
 };
 
 /// Runs body once per thread of the grid (emu_scheduler.cpp). Failures (bad configuration,
@@ -57,7 +63,7 @@ void reject_host_pointer_argument(const char* name, int index, const void* p);
 /// Records a launch failure: kernel argument `index` is memory of another device.
 void reject_foreign_device_argument(const char* name, int index, const void* p);
 
-void sync_block();
+void sync_block(const char* file, int line);
 /// Fills a __shared__ variable with 0xFF bytes the first time a thread of the running block
 /// reaches its declaration (rewrite_launches.py inserts the call), so that reading shared
 /// memory no thread of this block wrote gives NaN/-1, not a previous block's value or 0.
@@ -77,7 +83,7 @@ bool check_pointer_args(const char* name, const Tuple& t, std::index_sequence<I.
   auto one = [&](int index, const auto& v) {
     using V = std::decay_t<decltype(v)>;
     if constexpr (std::is_pointer_v<V>) {
-      if (ok && v != nullptr && !is_device_pointer(v)) {
+      if (ok && v != nullptr && !kernel_may_access(v)) {
         reject_host_pointer_argument(name, index, v);
         ok = false;
       } else if (ok && v != nullptr && !wrong_device(v).empty()) {
@@ -114,7 +120,9 @@ T shuffle(unsigned mask, T v, int src) {
 #define blockDim (::tessera_emu::t_block_dim)
 #define gridDim (::tessera_emu::t_grid_dim)
 
-inline void __syncthreads() { ::tessera_emu::sync_block(); }
+// The call site goes with the barrier: threads of a block waiting at different __syncthreads
+// calls are a failure (CUDA requires every thread of the block to reach the same barrier).
+#define __syncthreads() ::tessera_emu::sync_block(__FILE__, __LINE__)
 
 // Warp shuffles (CUDA C++ Programming Guide, "Warp Shuffle Functions"): a source lane outside
 // the caller's width-segment yields the caller's own value.
@@ -139,7 +147,8 @@ template <typename T>
 T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
   const int lane = ::tessera_emu::lane_id();
   const int src = lane ^ lane_mask;
-  return ::tessera_emu::shuffle(mask, v, (src & ~(width - 1)) == (lane & ~(width - 1)) ? src : -1);
+  // an earlier width-group may be read; a later one yields the caller's own value
+  return ::tessera_emu::shuffle(mask, v, (src & ~(width - 1)) <= (lane & ~(width - 1)) ? src : -1);
 }
 
 // Atomics: blocks and threads never run concurrently in the emulator, so plain updates are

@@ -53,16 +53,25 @@ bool is_pinned(const void* p, std::size_t bytes) {
   return key + bytes <= it->first + it->second;
 }
 
-// cudaMemcpyAsync between device memory and pinned host memory runs when the host next waits
-// (a stream/event/device synchronize, an event query, cudaFree*) or before the next device
-// work, not at the call, so host code that reads or refills a pinned buffer without waiting
-// sees what a GPU may show it. TESSERA_EMU_EAGER_ASYNC=1 copies at the call instead.
+// cudaMemcpyAsync between device memory and pinned host memory completes only when the host
+// waits for it: a device-to-host copy takes its data at the call (stream order: the device
+// work before it has run) but lands in the pinned buffer only at a cudaEventSynchronize /
+// cudaEventQuery of an event recorded after it, a cudaStreamSynchronize of its stream, a
+// cudaDeviceSynchronize or cudaFree*; a host-to-device copy reads the pinned buffer at the
+// next device work or such a wait. So host code that reads or refills a pinned buffer
+// without waiting for the right thing sees what a GPU may show it.
+// TESSERA_EMU_EAGER_ASYNC=1 copies at the call instead.
 struct PendingCopy {
   void* dst;
   const void* src;
   std::size_t count;
+  bool to_host;               // device -> pinned host (data holds the bytes taken at the call)
+  cudaStream_t stream;
+  unsigned long long seq;     // position in the queue
+  std::vector<char> data;
 };
 std::vector<PendingCopy>& pending() { static auto* v = new std::vector<PendingCopy>(); return *v; }
+unsigned long long g_copy_seq = 0;  // copies enqueued so far
 bool g_flushing = false;
 unsigned long long g_launches = 0;
 
@@ -181,17 +190,26 @@ const char* error_name(cudaError_t e) {
 }  // namespace
 
 // ---- emu.hpp / emu_internal.hpp ---------------------------------------------------------------
-void flush_pending_copies() {
+/// Completes the pending copies `which` selects (host-to-device ones only when
+/// host_to_device_only), in queue order.
+template <typename Which>
+void complete_copies(Which which, bool host_to_device_only) {
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
   if (g_flushing || pending().empty()) return;
   g_flushing = true;
-  std::vector<PendingCopy> work;
-  work.swap(pending());
+  std::vector<PendingCopy> keep, work;
+  for (PendingCopy& c : pending())
+    ((!host_to_device_only || !c.to_host) && which(c) ? work : keep).push_back(std::move(c));
+  pending().swap(keep);
   {
     DeviceAccess access;
-    for (const PendingCopy& c : work) std::memmove(c.dst, c.src, c.count);
+    for (const PendingCopy& c : work) std::memmove(c.dst, c.to_host ? c.data.data() : c.src, c.count);
   }
   g_flushing = false;
+}
+
+void flush_pending_copies() {
+  complete_copies([](const PendingCopy&) { return true; }, false);
 }
 
 const char*& running_work() {
@@ -200,7 +218,8 @@ const char*& running_work() {
 }
 
 DeviceAccess::DeviceAccess() {
-  flush_pending_copies();
+  // Device work follows the host-to-device copies queued before it (stream order).
+  complete_copies([](const PendingCopy&) { return true; }, true);
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
   if (g_access_depth++ == 0 && protecting())
     for (auto& [p, a] : allocations()) protect(a, true);
@@ -222,6 +241,14 @@ bool is_device_range(const void* p, std::size_t bytes) {
 bool is_device_pointer(const void* p) {
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
   return find(p) != nullptr;
+}
+bool kernel_may_access(const void* p) {
+  std::lock_guard<std::recursive_mutex> lock(g_mutex);
+  if (find(p) != nullptr || is_pinned(p, 0)) return true;
+  const char* c = static_cast<const char*>(p);
+  std::uintptr_t start = 0;
+  const Allocation* a = find(c - 1, &start);  // one past the end of an allocation
+  return a != nullptr && reinterpret_cast<std::uintptr_t>(c) == start + a->size;
 }
 void diagnose(const std::string& message) {
   std::fprintf(stderr, "cuda-emu: %s\n", message.c_str());
@@ -374,14 +401,17 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpy
   const void* host = kind == cudaMemcpyDeviceToHost ? static_cast<const void*>(dst)
                      : kind == cudaMemcpyHostToDevice ? src
                                                       : nullptr;
-  bool defer = false;
-  {
-    std::lock_guard<std::recursive_mutex> lock(g_mutex);
-    defer = !eager && count > 0 && host != nullptr && is_pinned(host, count) &&
-            (kind == cudaMemcpyDeviceToHost ? is_device_range(src, count) : is_device_range(dst, count));
-    if (defer) pending().push_back(PendingCopy{dst, src, count});
+  std::lock_guard<std::recursive_mutex> lock(g_mutex);
+  const bool defer = !eager && count > 0 && host != nullptr && is_pinned(host, count) &&
+                     (kind == cudaMemcpyDeviceToHost ? is_device_range(src, count) : is_device_range(dst, count));
+  if (!defer) return copy(dst, src, count, kind, "cudaMemcpyAsync");
+  PendingCopy c{dst, src, count, kind == cudaMemcpyDeviceToHost, stream, g_copy_seq++, {}};
+  if (c.to_host) {
+    DeviceAccess access;  // runs earlier host-to-device copies first
+    c.data.assign(static_cast<const char*>(src), static_cast<const char*>(src) + count);
   }
-  return defer ? cudaSuccess : copy(dst, src, count, kind, "cudaMemcpyAsync");
+  pending().push_back(std::move(c));
+  return cudaSuccess;
 }
 cudaError_t cudaMemcpyPeer(void* dst, int dstDevice, const void* src, int srcDevice, size_t count) {
   if (dstDevice < 0 || dstDevice >= device_count() || srcDevice < 0 || srcDevice >= device_count())
@@ -508,7 +538,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   check_stream(stream, "cudaStreamSynchronize");
-  flush_pending_copies();
+  complete_copies([stream](const PendingCopy& c) { return c.stream == stream; }, false);
   return t_last_error;
 }
 
@@ -516,6 +546,7 @@ struct EmuEvent {
   std::chrono::steady_clock::time_point t;
   bool recorded = false;
   unsigned flags = 0;
+  unsigned long long copies_before = 0;  // pending copies enqueued before the last record
 };
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
   if (event == nullptr) return fail(cudaErrorInvalidValue, "cudaEventCreateWithFlags: event is null");
@@ -545,16 +576,23 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   check_stream(stream, "cudaEventRecord");
   e->t = std::chrono::steady_clock::now();
   e->recorded = true;
+  std::lock_guard<std::recursive_mutex> lock(g_mutex);
+  e->copies_before = g_copy_seq;
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  if (event_of(event) == nullptr) return fail(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: not a live event");
-  flush_pending_copies();
+  EmuEvent* e = event_of(event);
+  if (e == nullptr) return fail(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: not a live event");
+  // A never-recorded event completes at once and waits for nothing.
+  const unsigned long long before = e->copies_before;
+  complete_copies([before](const PendingCopy& c) { return c.seq < before; }, false);
   return t_last_error;
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
-  if (event_of(event) == nullptr) return fail(cudaErrorInvalidResourceHandle, "cudaEventQuery: not a live event");
-  flush_pending_copies();
+  EmuEvent* e = event_of(event);
+  if (e == nullptr) return fail(cudaErrorInvalidResourceHandle, "cudaEventQuery: not a live event");
+  const unsigned long long before = e->copies_before;
+  complete_copies([before](const PendingCopy& c) { return c.seq < before; }, false);
   return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {

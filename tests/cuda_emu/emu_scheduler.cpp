@@ -1,6 +1,7 @@
 // Runs emulated kernels: each CUDA thread of a block is a fiber (Boost.Context) on the
 // launching host thread; blocks run one after another. See emu_device.hpp for the model.
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <boost/context/fiber.hpp>
 
@@ -36,6 +37,8 @@ struct Fiber {
   bc::fiber main;  // the scheduler, resumed to suspend this thread
   uint3 tid{0, 0, 0};
   State state = State::Runnable;
+  const char* barrier_file = nullptr;  // the __syncthreads this thread waits at
+  int barrier_line = 0;
   // warp exchange
   alignas(16) unsigned char value[16];
   std::size_t bytes = 0;
@@ -61,9 +64,14 @@ std::vector<void*>& stack_pool() {
 void* stack_for(int i) {
   auto& pool = stack_pool();
   while (int(pool.size()) <= i) {
-    void* s = mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (s == MAP_FAILED) throw std::runtime_error("cuda-emu: cannot map a fiber stack");
-    pool.push_back(s);
+    // A guard page below each stack (stacks grow down): an overflow faults instead of
+    // overwriting the next fiber's stack.
+    const std::size_t guard = std::size_t(sysconf(_SC_PAGESIZE));
+    void* m = mmap(nullptr, kStackBytes + guard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (m == MAP_FAILED) throw std::runtime_error("cuda-emu: cannot map a fiber stack");
+    mprotect(m, guard, PROT_NONE);
+    pool.push_back(static_cast<char*>(m) + guard);
   }
   return pool[std::size_t(i)];
 }
@@ -149,10 +157,13 @@ int release_warp(Block& b, int w, int nthreads) {
     for (int k = 0; k < 32; ++k) {
       if (!(f.mask >> k & 1u)) continue;
       const int lane = lo + k;
-      if (lane >= hi || b.fibers[std::size_t(lane)].state != State::AtWarpExchange) {
+      // CUDA: every non-exited lane named in the mask must take part (an exited one may not,
+      // but reading its value is undefined: warp_exchange reports that).
+      if (lane < hi && b.fibers[std::size_t(lane)].state != State::AtWarpExchange &&
+          b.fibers[std::size_t(lane)].state != State::Done) {
         std::ostringstream m;
         m << "warp shuffle with mask 0x" << std::hex << f.mask << std::dec << " by " << thread_str(f) << ", but lane "
-          << k << (lane >= hi ? " does not exist (block smaller than the warp)" : " has exited");
+          << k << " is elsewhere";
         b.failure = m.str();
         return -1;
       }
@@ -241,6 +252,20 @@ bool run_block(Block& b, int nthreads, std::mt19937& rng) {
         b.failure = s.str();
         return false;
       }
+      const Fiber* first = nullptr;
+      for (const Fiber& f : b.fibers) {
+        if (f.state != State::AtBlockBarrier) continue;
+        if (first == nullptr) {
+          first = &f;
+        } else if (f.barrier_line != first->barrier_line || std::strcmp(f.barrier_file, first->barrier_file) != 0) {
+          std::ostringstream m;
+          m << thread_str(*first) << " waits at the __syncthreads of " << first->barrier_file << ":"
+            << first->barrier_line << " but " << thread_str(f) << " at the one of " << f.barrier_file << ":"
+            << f.barrier_line << " (CUDA requires every thread of a block to reach the same barrier)";
+          b.failure = m.str();
+          return false;
+        }
+      }
       for (Fiber& f : b.fibers)
         if (f.state == State::AtBlockBarrier) f.state = State::Runnable;
       released = true;
@@ -263,7 +288,14 @@ int lane_id() {
   return b->current % 32;
 }
 
-void sync_block() { suspend(State::AtBlockBarrier); }
+void sync_block(const char* file, int line) {
+  Block* b = t_block;
+  if (b == nullptr || b->current < 0) throw std::logic_error("cuda-emu: __syncthreads called outside a kernel");
+  Fiber& f = b->fibers[std::size_t(b->current)];
+  f.barrier_file = file;
+  f.barrier_line = line;
+  suspend(State::AtBlockBarrier);
+}
 
 void poison_shared(void* p, std::size_t bytes) {
   static thread_local std::map<void*, unsigned long long> seen;
@@ -296,11 +328,12 @@ void warp_exchange(const void* in, void* out, std::size_t bytes, int src_lane, u
   // Every lane of the warp has deposited its value and none can deposit again before all
   // have read: a lane that runs on reaches its next exchange, which waits for everyone.
   const int src = src_lane < 0 ? me : (me / 32) * 32 + src_lane % 32;
-  // release_warp checked that every lane in the mask waited here: those values are valid.
-  const bool src_ok = src < int(b->fibers.size()) && (mask >> (src % 32) & 1u);
+  // release_warp checked that every live lane in the mask waited here: their values are valid.
+  const bool src_ok = src < int(b->fibers.size()) && (mask >> (src % 32) & 1u) &&
+                      b->fibers[std::size_t(src)].state != State::Done;
   if (!src_ok && b->failure.empty())
     b->failure = "warp shuffle by " + thread_str(b->fibers[std::size_t(me)]) + " reads lane " + std::to_string(src % 32) +
-                 ", which is not in the mask or does not exist (undefined on a GPU)";
+                 ", which is not in the mask, has exited or does not exist (undefined on a GPU)";
   const Fiber& s = b->fibers[std::size_t(src_ok ? src : me)];
   std::memcpy(out, s.value, bytes);
   // Second phase so that a fast lane cannot overwrite its value before slower ones read it.
@@ -330,6 +363,9 @@ void run_kernel(const LaunchConfig& cfg, const char* name, const std::function<v
     bad << "block (" << bl.x << "," << bl.y << "," << bl.z << ") exceeds 1024 threads or the per-dimension limits";
   else if (g.x > 0x7fffffffu || g.y > 65535 || g.z > 65535)
     bad << "grid (" << g.x << "," << g.y << "," << g.z << ") exceeds the limits";
+  else if (cfg.max_threads > 0 && nthreads > cfg.max_threads)
+    bad << "block of " << nthreads << " threads exceeds the kernel's __launch_bounds__(" << cfg.max_threads
+        << ") (a GPU refuses the launch: too many resources requested)";
   else if (cfg.shared_bytes > 48 * 1024)
     bad << "dynamic shared memory " << cfg.shared_bytes << " bytes exceeds 48 KiB without opt-in";
   if (!bad.str().empty()) {
@@ -347,8 +383,11 @@ void run_kernel(const LaunchConfig& cfg, const char* name, const std::function<v
   Block b;
   b.body = &body;
   b.fibers.resize(std::size_t(nthreads));
-  Block* saved = t_block;
-  t_block = &b;
+  struct Current {  // t_block points at this launch's block while it runs, even on a throw
+    Block* saved = t_block;
+    explicit Current(Block* b) { t_block = b; }
+    ~Current() { t_block = saved; }
+  } current(&b);
   t_grid_dim = g;
   t_block_dim = bl;
   static thread_local unsigned long long launches = 0;
@@ -371,12 +410,10 @@ void run_kernel(const LaunchConfig& cfg, const char* name, const std::function<v
     if (!run_block(b, int(nthreads), rng)) {
       std::string msg = std::string("kernel ") + name + " failed in block (" + std::to_string(x) + "," +
                         std::to_string(y) + "," + std::to_string(z) + "): " + b.failure;
-      t_block = saved;
       record_launch_failure(cudaErrorLaunchFailure, msg);
       return;
     }
   }
-  t_block = saved;
   count_launch();
 }
 

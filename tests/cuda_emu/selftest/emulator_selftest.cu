@@ -169,7 +169,7 @@ TEST_CASE("emulator: a barrier in divergent code is a launch failure", "[emu]") 
   int* d = device_alloc<int>(32);
   divergent_barrier<<<1, 32>>>(d);
   CHECK(cudaGetLastError() == cudaErrorLaunchFailure);
-  CHECK(cudaGetLastError() == cudaSuccess);  // reported once
+  CHECK(cudaGetLastError() == cudaSuccess);  // reported once (a GPU would keep this error: sticky)
   cudaFree(d);
 }
 
@@ -303,5 +303,54 @@ TEST_CASE("emulator: async copies to pinned memory land only when the host waits
   CHECK(pageable[5] == 42);  // pageable memory: the copy is synchronous, as in CUDA
   cudaFreeHost(pinned);
   cudaFree(d);
+  cudaStreamDestroy(s);
+}
+
+namespace {
+__global__ void barriers_at_two_sites(int* out) {
+  if (threadIdx.x < 16) {
+    __syncthreads();
+  } else {
+    __syncthreads();
+  }
+  out[threadIdx.x] = 1;
+}
+__global__ void __launch_bounds__(64) bounded_kernel(int* out) { out[threadIdx.x] = int(threadIdx.x); }
+}  // namespace
+
+TEST_CASE("emulator: threads at different __syncthreads calls, and launches past __launch_bounds__, fail", "[emu]") {
+  int* d = device_alloc<int>(128);
+  barriers_at_two_sites<<<1, 32>>>(d);
+  CHECK(cudaGetLastError() == cudaErrorLaunchFailure);
+  bounded_kernel<<<1, 64>>>(d);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  bounded_kernel<<<1, 128>>>(d);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
+  cudaFree(d);
+}
+
+TEST_CASE("emulator: waiting on an event recorded before a copy does not complete the copy", "[emu]") {
+  cudaStream_t s = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess);
+  cudaEvent_t before = nullptr, after = nullptr;
+  REQUIRE(cudaEventCreateWithFlags(&before, cudaEventDisableTiming) == cudaSuccess);
+  REQUIRE(cudaEventCreateWithFlags(&after, cudaEventDisableTiming) == cudaSuccess);
+  int* d = device_alloc<int>(8);
+  fill<<<1, 32, 0, s>>>(d, 8, 9);
+  int* pinned = nullptr;
+  REQUIRE(cudaMallocHost(reinterpret_cast<void**>(&pinned), 8 * sizeof(int)) == cudaSuccess);
+  for (int i = 0; i < 8; ++i) pinned[i] = -3;
+  REQUIRE(cudaEventRecord(before, s) == cudaSuccess);
+  REQUIRE(cudaMemcpyAsync(pinned, d, 8 * sizeof(int), cudaMemcpyDeviceToHost, s) == cudaSuccess);
+  fill<<<1, 32, 0, s>>>(d, 8, 4);  // later device work does not change what the copy delivers
+  REQUIRE(cudaEventSynchronize(before) == cudaSuccess);
+  CHECK(pinned[0] == -3);  // the wrong event: the copy may not have happened
+  REQUIRE(cudaEventRecord(after, s) == cudaSuccess);
+  REQUIRE(cudaEventSynchronize(after) == cudaSuccess);
+  CHECK(pinned[0] == 9);
+  cudaFreeHost(pinned);
+  cudaFree(d);
+  cudaEventDestroy(before);
+  cudaEventDestroy(after);
   cudaStreamDestroy(s);
 }
