@@ -63,8 +63,7 @@ int raw(const E& e) {
   return v;
 }
 
-/// Bytes of device memory currently allocated through cudaMalloc, and the emulated total.
-std::size_t bytes_in_use();
+/// The emulated device memory size (TESSERA_EMU_MEMORY, default 4 GiB).
 std::size_t total_memory();
 
 }  // namespace tessera_emu

@@ -13,8 +13,6 @@ void record_launch_failure(cudaError_t error, const std::string& message);
 void flush_pending_copies();
 /// The kernel running now (for the memory-fault report), or nullptr.
 const char*& running_work();
-/// Counts a successful launch (for the emulator's summary).
-void count_launch();
 /// Makes sure the emulator's memory-fault report handles SIGSEGV/SIGBUS (cheap when it does).
 void install_fault_handler();
 /// Records a failure when `stream` is not 0 and not a stream created by cudaStreamCreate*.

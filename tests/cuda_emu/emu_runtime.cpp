@@ -73,7 +73,6 @@ struct PendingCopy {
 std::vector<PendingCopy>& pending() { static auto* v = new std::vector<PendingCopy>(); return *v; }
 unsigned long long g_copy_seq = 0;  // copies enqueued so far
 bool g_flushing = false;
-unsigned long long g_launches = 0;
 
 std::size_t page_size() {
   static const std::size_t p = std::size_t(sysconf(_SC_PAGESIZE));
@@ -268,11 +267,9 @@ std::string wrong_device(const void* p) {
     << " (a missing cudaSetDevice / DeviceGuard?)";
   return s.str();
 }
-std::size_t bytes_in_use() { return g_in_use; }
 std::size_t total_memory() { return env_size("TESSERA_EMU_MEMORY", std::size_t(4) << 30); }
 
 void record_launch_failure(cudaError_t error, const std::string& message) { fail(error, message); }
-void count_launch() { ++g_launches; }
 void check_stream(cudaStream_t stream, const char* what) {
   const auto v = reinterpret_cast<std::uintptr_t>(stream);
   if (v <= 2) return;  // 0, cudaStreamLegacy, cudaStreamPerThread

@@ -414,7 +414,6 @@ void run_kernel(const LaunchConfig& cfg, const char* name, const std::function<v
       return;
     }
   }
-  count_launch();
 }
 
 }  // namespace tessera_emu
