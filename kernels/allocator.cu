@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <vector>
 #include <sstream>
 
 #include "cuda_context.cuh"
@@ -133,22 +137,62 @@ void CachingAllocator::reset_peak(int device) {
 
 // ---- pinned staging -----------------------------------------------------------------------
 namespace {
-constexpr std::size_t kStagingBytes = std::size_t(16) << 20;
+constexpr std::size_t kRingBytes = std::size_t(32) << 20;
+constexpr std::size_t kPieceBytes = kRingBytes / 4;  // largest piece one copy takes at a time
 
+/// A ring of pinned memory per device. Each copy takes the next piece of the ring and records
+/// an event after its cudaMemcpyAsync; the host waits only when the ring comes round to a piece
+/// whose copy may still be queued. So a host-to-device copy of a batch does not wait for the
+/// device work queued before it: the host runs ahead of the device by up to the ring's size,
+/// as with PyTorch's pinned-memory copies.
 struct Staging {
+  struct Piece {
+    std::size_t begin, end;
+    cudaEvent_t done;
+  };
   std::mutex mutex;
-  void* buf[2] = {nullptr, nullptr};
-  cudaEvent_t done[2] = {nullptr, nullptr};
-  bool init = false;
+  char* ring = nullptr;
+  std::size_t head = 0;          ///< where the next piece starts
+  std::deque<Piece> in_flight;   ///< oldest first; one stream, so events complete in this order
+  std::vector<cudaEvent_t> spare;
 
   void ensure(int device) {
-    if (init) return;
+    if (ring != nullptr) return;
     DeviceGuard guard(device);
-    for (int i = 0; i < 2; ++i) {
-      TESSERA_CUDA_CHECK(cudaMallocHost(&buf[i], kStagingBytes));
-      TESSERA_CUDA_CHECK(cudaEventCreateWithFlags(&done[i], cudaEventDisableTiming));
+    void* p = nullptr;
+    TESSERA_CUDA_CHECK(cudaMallocHost(&p, kRingBytes));
+    ring = static_cast<char*>(p);
+  }
+  /// len (<= kPieceBytes) bytes of the ring that no queued copy uses any more.
+  char* take(std::size_t len) {
+    if (head + len > kRingBytes) head = 0;
+    const std::size_t b = head, e = head + len;
+    // Wait for the newest in-flight piece overlapping [b, e): the older ones are done then too.
+    std::size_t last = in_flight.size();
+    for (std::size_t i = 0; i < in_flight.size(); ++i)
+      if (in_flight[i].begin < e && b < in_flight[i].end) last = i;
+    if (last < in_flight.size()) {
+      TESSERA_CUDA_CHECK(cudaEventSynchronize(in_flight[last].done));
+      for (std::size_t i = 0; i <= last; ++i) {
+        spare.push_back(in_flight.front().done);
+        in_flight.pop_front();
+      }
     }
-    init = true;
+    head = e;
+    return ring + b;
+  }
+  /// Marks the piece at p (len bytes) as used by the copy just queued on `stream`.
+  void queued(const char* p, std::size_t len, cudaStream_t stream) {
+    cudaEvent_t ev = nullptr;
+    if (spare.empty()) {
+      TESSERA_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+    } else {
+      ev = spare.back();
+      spare.pop_back();
+    }
+    const std::size_t b = std::size_t(p - ring);
+    in_flight.push_back(Piece{b, b + len, ev});
+    TESSERA_CUDA_CHECK(cudaEventRecord(ev, stream));
   }
 };
 
@@ -169,18 +213,12 @@ void copy_host_to_device(void* dst, const void* src, std::size_t nbytes, int dev
   Staging& s = staging(device);
   std::lock_guard<std::mutex> lock(s.mutex);
   s.ensure(device);
-  std::size_t done = 0;
-  int c = 0;
-  while (done < nbytes) {
-    const std::size_t len = std::min(kStagingBytes, nbytes - done);
-    const int k = c & 1;
-    TESSERA_CUDA_CHECK(cudaEventSynchronize(s.done[k]));  // previous use of this buffer finished
-    std::memcpy(s.buf[k], static_cast<const char*>(src) + done, len);
-    TESSERA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + done, s.buf[k], len,
-                                       cudaMemcpyHostToDevice, ctx.stream));
-    TESSERA_CUDA_CHECK(cudaEventRecord(s.done[k], ctx.stream));
-    done += len;
-    ++c;
+  for (std::size_t off = 0; off < nbytes; off += kPieceBytes) {
+    const std::size_t len = std::min(kPieceBytes, nbytes - off);
+    char* piece = s.take(len);
+    std::memcpy(piece, static_cast<const char*>(src) + off, len);
+    TESSERA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + off, piece, len, cudaMemcpyHostToDevice, ctx.stream));
+    s.queued(piece, len, ctx.stream);
   }
 }
 
@@ -191,25 +229,31 @@ void copy_device_to_host(void* dst, const void* src, std::size_t nbytes, int dev
   Staging& s = staging(device);
   std::lock_guard<std::mutex> lock(s.mutex);
   s.ensure(device);
+  // Pipelined: queue piece k, then wait for piece k-1 and copy it out while k is in flight.
+  const char* prev = nullptr;
   std::size_t prev_off = 0, prev_len = 0;
-  int c = 0;
-  for (std::size_t off = 0; off < nbytes; off += kStagingBytes, ++c) {
-    const std::size_t len = std::min(kStagingBytes, nbytes - off);
-    const int k = c & 1;
-    TESSERA_CUDA_CHECK(cudaMemcpyAsync(s.buf[k], static_cast<const char*>(src) + off, len,
-                                       cudaMemcpyDeviceToHost, ctx.stream));
-    TESSERA_CUDA_CHECK(cudaEventRecord(s.done[k], ctx.stream));
-    if (c > 0) {
-      const int pk = (c - 1) & 1;
-      TESSERA_CUDA_CHECK(cudaEventSynchronize(s.done[pk]));
-      std::memcpy(static_cast<char*>(dst) + prev_off, s.buf[pk], prev_len);
+  cudaEvent_t prev_done = nullptr;
+  for (std::size_t off = 0;; off += kPieceBytes) {
+    const char* piece = nullptr;
+    std::size_t len = 0;
+    if (off < nbytes) {
+      len = std::min(kPieceBytes, nbytes - off);
+      piece = s.take(len);
+      TESSERA_CUDA_CHECK(cudaMemcpyAsync(const_cast<char*>(piece), static_cast<const char*>(src) + off, len,
+                                         cudaMemcpyDeviceToHost, ctx.stream));
+      s.queued(piece, len, ctx.stream);
     }
+    if (prev != nullptr) {
+      TESSERA_CUDA_CHECK(cudaEventSynchronize(prev_done));
+      std::memcpy(static_cast<char*>(dst) + prev_off, prev, prev_len);
+    }
+    if (piece == nullptr) break;
+    prev = piece;
     prev_off = off;
     prev_len = len;
+    prev_done = s.in_flight.back().done;
   }
-  const int lk = (c - 1) & 1;
-  TESSERA_CUDA_CHECK(cudaEventSynchronize(s.done[lk]));
-  std::memcpy(static_cast<char*>(dst) + prev_off, s.buf[lk], prev_len);
+  check_device_errors(device);
 }
 
 }  // namespace tessera::cuda::detail

@@ -1,4 +1,4 @@
-// The caching device allocator and the pinned host staging buffers used for transfers.
+// The caching device allocator and the pinned host staging ring used for transfers.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -53,9 +53,11 @@ class CachingAllocator {
   std::vector<MemoryStats> stats_;
 };
 
-/// Copies between pageable host memory and device memory through two pinned staging buffers
-/// per device (16 MiB each, double-buffered). Host-to-device returns once the source has been
-/// staged; device-to-host returns once the data is in dst.
+/// Copies between pageable host memory and device memory through a 32 MiB ring of pinned
+/// memory per device (pieces of at most 8 MiB). Host-to-device returns once the source has been
+/// staged, waiting only when the ring comes round to a piece still queued for copying, so the
+/// host does not wait for the device work queued before the copy. Device-to-host returns once
+/// the data is in dst, then throws an error a kernel recorded (check_device_errors).
 void copy_host_to_device(void* dst, const void* src, std::size_t nbytes, int device);
 void copy_device_to_host(void* dst, const void* src, std::size_t nbytes, int device);
 

@@ -93,8 +93,11 @@ class ControlImpl final : public Control {
     const int n = probe().device_count;
     for (int i = 0; i < n; ++i) {
       if (device >= 0 && i != device) continue;
-      DeviceGuard guard(i);
-      TESSERA_CUDA_CHECK(cudaStreamSynchronize(device_context(i).stream));
+      {
+        DeviceGuard guard(i);
+        TESSERA_CUDA_CHECK(cudaStreamSynchronize(device_context(i).stream));
+      }
+      check_device_errors(i);
     }
   }
   MemoryStats memory_stats(int device) override { return CachingAllocator::instance().stats(device); }
@@ -190,8 +193,11 @@ void CudaBackend::copy_bytes(void* dst, Device dst_device, const void* src, Devi
 
 void CudaBackend::synchronize(Device device) {
   check_device(device, "synchronize");
-  DeviceGuard guard(device.index);
-  TESSERA_CUDA_CHECK(cudaStreamSynchronize(device_context(device.index).stream));
+  {
+    DeviceGuard guard(device.index);
+    TESSERA_CUDA_CHECK(cudaStreamSynchronize(device_context(device.index).stream));
+  }
+  check_device_errors(device.index);
 }
 
 void CudaBackend::copy(const Tensor& src, const Tensor& dst) {

@@ -1,5 +1,6 @@
 #include "cuda_context.cuh"
 
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -88,6 +89,40 @@ cublasHandle_t DeviceContext::cublas() {
     cublas_ = h;
   }
   return cublas_;
+}
+
+DeviceErrors DeviceContext::errors() {
+  if (errors_.record == nullptr) {
+    DeviceGuard guard(device);
+    void* rec = nullptr;
+    TESSERA_CUDA_CHECK(cudaMallocHost(&rec, sizeof(DeviceErrorRecord)));
+    std::memset(rec, 0, sizeof(DeviceErrorRecord));
+    void* claim = CachingAllocator::instance().allocate(sizeof(int), device, stream);
+    TESSERA_CUDA_CHECK(cudaMemsetAsync(claim, 0, sizeof(int), stream));
+    errors_.claim = static_cast<int*>(claim);
+    errors_.record = static_cast<DeviceErrorRecord*>(rec);
+  }
+  return errors_;
+}
+
+void check_device_errors(int device) {
+  DeviceContext& ctx = device_context(device);
+  if (ctx.errors_.record == nullptr) return;
+  volatile DeviceErrorRecord* r = ctx.errors_.record;
+  if (r->code == 0) return;
+  const DeviceErrorRecord e{r->code, r->index, r->value, r->rows, r->classes};
+  r->code = 0;
+  {
+    DeviceGuard guard(device);
+    TESSERA_CUDA_CHECK(cudaMemsetAsync(ctx.errors_.claim, 0, sizeof(int), ctx.stream));
+  }
+  if (e.code == kBadClassIndex)
+    throw IndexError("nll_loss: target " + std::to_string(e.value) + " at index " + std::to_string(e.index) +
+                     " is out of bounds for C = " + std::to_string(e.classes) + " classes (input [" +
+                     std::to_string(e.rows) + ", " + std::to_string(e.classes) + "]); targets must be in [0, " +
+                     std::to_string(e.classes) + "). Found on cuda:" + std::to_string(device) +
+                     " by the loss kernel, reported at the first synchronisation after it");
+  throw CudaError("cuda:" + std::to_string(device) + ": a kernel recorded unknown error code " + std::to_string(e.code));
 }
 
 cudnnHandle_t DeviceContext::cudnn() {

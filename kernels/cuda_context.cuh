@@ -50,6 +50,21 @@ namespace tessera::cuda::detail {
 namespace tessera::cuda::detail {
 
 // ---- per-device context -----------------------------------------------------------------
+/// What a kernel found wrong with its input, for the host to report (check_device_errors) at
+/// its next synchronisation with the device, without a synchronisation of its own. Lives in
+/// pinned host memory, which kernels write directly (unified addressing); one thread per
+/// error, elected through DeviceErrors::claim in device memory, writes it.
+struct DeviceErrorRecord {
+  int64_t code;  ///< 0 none; kBadClassIndex
+  int64_t index, value, rows, classes;
+};
+constexpr int64_t kBadClassIndex = 1;  ///< nll_loss: target `value` at `index` outside [0, classes)
+
+struct DeviceErrors {
+  int* claim = nullptr;                 ///< device memory, 0 until a kernel claims the record
+  DeviceErrorRecord* record = nullptr;  ///< pinned host memory
+};
+
 /// Per-device state. Created on first use of the device; lives until process exit.
 struct DeviceContext {
   int device = 0;
@@ -60,14 +75,23 @@ struct DeviceContext {
   cublasHandle_t cublas();
   cudnnHandle_t cudnn();
 
+  /// The error record kernels of this device report to (created on first use).
+  DeviceErrors errors();
+
   cublasHandle_t cublas_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
+  DeviceErrors errors_;
   void* cublas_workspace_ = nullptr;  ///< from the caching allocator, kept for the handle
 };
 
 /// The context of device `index` (creates it, with its stream, on first use). Throws
 /// DeviceError for an index out of range.
 DeviceContext& device_context(int index);
+
+/// Throws the error a kernel of `device` recorded since the last check (an IndexError naming
+/// the op, the value and what was expected), and clears it. Called after every host wait that
+/// covers all queued work of the device: synchronize() and copies to the host.
+void check_device_errors(int device);
 
 /// RAII: makes `device` current for the calling thread, restores the previous one.
 class DeviceGuard {

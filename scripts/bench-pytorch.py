@@ -297,7 +297,7 @@ class Suite:
                     opt.zero_grad()
                     F.nll_loss(net(x), y).backward()
                     opt.step()
-                return self.time_op(step, reps=1)
+                return self.time_op(step)  # REPS steps per sync on the GPU, as tessera_bench
         self.case("train_step", TRAIN_BATCH, "flop", train_step_flop(TRAIN_BATCH), train)
         self.write()
 

@@ -127,6 +127,10 @@ void check_nll_args(const char* op, const Tensor& input, const Tensor& target) {
                 shape_str(target.shape()), " does not match input ", shape_str(input.shape()), " (expected [",
                 input.size(0), "])");
   check_same_device(input, target, op, "target");
+  // Targets on the CPU are checked here. A CUDA target is checked by the loss kernel, which
+  // records the first bad index for the host to throw at its next synchronisation (item(),
+  // .to(cpu), cuda::synchronize()), so a training step never waits for the device.
+  if (target.is_cuda()) return;
   const int64_t C = input.size(1);
   const Tensor tc = target.detach().to(Device::cpu()).contiguous();
   const int64_t* t = tc.data_ptr<int64_t>();

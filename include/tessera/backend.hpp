@@ -133,9 +133,12 @@ class Backend {
   virtual void avg_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& out) = 0;
   virtual void avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p,
                                    const Tensor& grad_x) = 0;
-  /// logp [N, C] contiguous, target [N] int64 (validated in range), out [N] = -logp[i, t_i].
+  /// logp [N, C] contiguous, target [N] int64, out [N] = -logp[i, t_i]. nll_loss() checks
+  /// targets on the CPU before the call; a backend of another device must check them itself:
+  /// the CPU backend throws IndexError, CUDA's kernel writes NaN and reports the first bad
+  /// index as an IndexError at the next synchronisation with the device.
   virtual void nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out) = 0;
-  /// grad_logp [N, C] = 0 except grad_logp[i, t_i] = -grad_out[i].
+  /// grad_logp [N, C] = 0 except grad_logp[i, t_i] = -grad_out[i] (targets as in the forward).
   virtual void nll_loss_backward(const Tensor& grad_out, const Tensor& target,
                                  const Tensor& grad_logp) = 0;
 };

@@ -188,7 +188,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 
 enum class Reduction { None, Mean, Sum };
 /// Negative log-likelihood: logp [N, C] (log-probabilities), target [N] int64 in [0, C).
-/// Throws IndexError for a target out of range.
+/// Throws IndexError for a target out of range: at the call for targets on the CPU; for CUDA
+/// targets at the next synchronisation with the device (item(), .to(cpu), cuda::synchronize()),
+/// with the loss NaN, so that the call itself does not wait for the device (as PyTorch's
+/// device-side check, but recoverable).
 Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction reduction = Reduction::Mean);
 /// nll_loss(log_softmax(logits, 1), target): stable for huge logits ([[1e8, 1e8]], target 1
 /// gives ln 2).

@@ -14,9 +14,18 @@
 #include <vector>
 
 #include "tessera/autograd/autograd.hpp"
+#include "tessera/backend.hpp"
 #include "tessera/cuda.hpp"
 #include "tessera/ops.hpp"
 #include "tessera/random.hpp"
+
+#ifdef TESSERA_CUDA_EMULATED_TESTS
+#include "emu.hpp"
+#include "net.hpp"  // examples/mnist_conv
+#include "tessera/data/dataloader.hpp"
+#include "tessera/data/mnist.hpp"
+#include "tessera/optim/optimizer.hpp"
+#endif
 
 using namespace tessera;
 
@@ -341,6 +350,43 @@ TEST_CASE("cuda: nll_loss and cross_entropy", "[cuda]") {
   }
 }
 
+TEST_CASE("cuda: a target out of range is an IndexError at the next synchronisation", "[cuda]") {
+  Tensor logits = on_cuda(cpu_randn({6, 5}));
+  Tensor good = randint(0, 5, {6});
+  for (int64_t bad_value : {int64_t(5), int64_t(-1), int64_t(1) << 40}) {
+    Tensor target = good.clone();
+    target.data_ptr<int64_t>()[4] = bad_value;
+    if (bad_value == 5) target.data_ptr<int64_t>()[2] = 7;  // two bad targets: either is reported
+    Tensor t = on_cuda(target);
+    for (const bool through_cross_entropy : {false, true}) {
+      INFO("target value " << bad_value << (through_cross_entropy ? ", cross_entropy" : ", nll_loss"));
+      Tensor loss = through_cross_entropy ? cross_entropy(logits, t) : nll_loss(log_softmax(logits, 1), t);
+      try {
+        (void)loss.item<double>();
+        FAIL("no IndexError");
+      } catch (const IndexError& e) {
+        const std::string m = e.what();
+        INFO(m);
+        const bool at4 = m.find("nll_loss: target " + std::to_string(bad_value) + " at index 4 ") != std::string::npos;
+        const bool at2 = bad_value == 5 && m.find("nll_loss: target 7 at index 2 ") != std::string::npos;
+        CHECK((at4 || at2));
+        CHECK(m.find("C = 5 classes (input [6, 5])") != std::string::npos);
+        CHECK(m.find("cuda:0") != std::string::npos);
+      }
+      // Reported once; the device stays usable and a good target gives the CPU's loss.
+      cuda::synchronize();
+      require_close(cross_entropy(logits, on_cuda(good)), cross_entropy(logits.cpu(), good));
+    }
+  }
+  // A bad target found in the backward pass alone (direct backend call) is reported too.
+  Tensor g = on_cuda(cpu_randn({6}));
+  Tensor t = on_cuda(good.clone().fill_(9));
+  Tensor grad = empty({6, 5}, TensorOptions(kFloat32, kCuda));
+  backend_for(kCuda).nll_loss_backward(g, t, grad);
+  REQUIRE_THROWS_AS(cuda::synchronize(), IndexError);
+  cuda::synchronize();
+}
+
 TEST_CASE("cuda: random numbers equal the CPU's for the same seed", "[cuda]") {
   for (DType dt : {kFloat32, kFloat64}) {
     manual_seed(g_seed);
@@ -415,6 +461,53 @@ TEST_CASE("cuda: caching allocator makes no cudaMalloc in a steady training loop
   cuda::empty_cache();
   REQUIRE(cuda::memory_stats(0).reserved <= after.reserved);
 }
+
+#ifdef TESSERA_CUDA_EMULATED_TESTS
+// On the emulator only: it counts the host's waits that leave the device with nothing queued
+// (tessera_emu::host_drains). A training step that drains the device makes the GPU idle while
+// the host queues the next step; PyTorch's eager loop never does. This is mnist_conv's step:
+// batches from a DataLoader copied to the device, the example's Net, nll_loss, Adam.
+TEST_CASE("cuda: a steady training step neither drains the device nor calls cudaMalloc (emulator)", "[cuda]") {
+  const int64_t n = 24, batch = 4;
+  Tensor images = randint(0, 256, {n, 28, 28}).to(kUInt8), labels = randint(0, 10, {n});
+  data::MnistDataset ds(images, labels);
+  data::DataLoaderOptions o;
+  o.batch_size = batch;
+  o.shuffle = true;
+  o.mean = 0.2860f;
+  o.std = 0.3530f;
+  o.device = kCuda;
+  data::DataLoader loader(ds, o);
+  auto net = std::make_shared<mnist_conv::Net>();
+  net->to(kCuda);
+  net->train();
+  optim::Adam opt(net->parameters(), optim::AdamOptions(1e-3));
+  Tensor loss_sum;
+  int steps = 0;
+  uint64_t drains_before = 0, mallocs_before = 0;
+  for (const data::Batch& b : loader) {
+    if (steps == 2) {  // after two steps every cached block and handle exists
+      drains_before = tessera_emu::host_drains();
+      mallocs_before = cuda::memory_stats(0).num_device_mallocs;
+    }
+    opt.zero_grad();
+    Tensor loss = nll_loss(net->forward(b.data), b.target);
+    loss.backward();
+    opt.step();
+    NoGradGuard ng;
+    loss_sum = loss_sum.defined() ? loss_sum + loss.detach() : loss.detach().clone();
+    ++steps;
+  }
+  REQUIRE(steps == n / batch);
+  CHECK(tessera_emu::host_drains() == drains_before);
+  CHECK(cuda::memory_stats(0).num_device_mallocs == mallocs_before);
+  // Reading the loss is a drain, and the counter sees it.
+  const double mean_loss = loss_sum.item<double>() / steps;
+  CHECK(tessera_emu::host_drains() == drains_before + 1);
+  CHECK(std::isfinite(mean_loss));
+  CHECK(mean_loss > 0.5);  // 10 classes, a few steps from random weights: about ln 10
+}
+#endif
 
 // Two devices: hidden from the default run ([.]); CTest runs it as cuda:multi-device, reported
 // as skipped on a machine with fewer than two GPUs (main returns 77), and on the emulator with

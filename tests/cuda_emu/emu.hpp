@@ -66,4 +66,14 @@ int raw(const E& e) {
 /// The emulated device memory size (TESSERA_EMU_MEMORY, default 4 GiB).
 std::size_t total_memory();
 
+/// How many times the host has drained the device: waited, for device work queued since its
+/// previous drain, until fewer than 8 device operations (a few microseconds of GPU work) were
+/// left queued. The waits are cudaStreamSynchronize, cudaDeviceSynchronize, a synchronous
+/// cudaMemcpy, and cudaEventSynchronize (up to where the event was recorded). On a GPU a
+/// drain leaves the device idle while the host queues the next work; waiting on an older event
+/// (a staging buffer's previous use, a step ago) leaves the device busy and is not a drain.
+/// Device work is a kernel, a cuBLAS/cuDNN call, a memset or a copy involving device memory;
+/// all devices and streams count as one queue.
+std::uint64_t host_drains();
+
 }  // namespace tessera_emu

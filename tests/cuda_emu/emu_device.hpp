@@ -186,6 +186,8 @@ T atomicCAS(T* address, T compare, T v) {
 
 template <typename T>
 T __ldg(const T* p) { return *p; }
+inline void __threadfence() {}
+inline void __threadfence_system() {}
 
 // Correctly rounded arithmetic that the device compiler may not contract into FMA: on the
 // host (x86-64 without -mfma) nothing is contracted, so these are the plain operations.

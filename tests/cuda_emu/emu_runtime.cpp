@@ -74,6 +74,28 @@ std::vector<PendingCopy>& pending() { static auto* v = new std::vector<PendingCo
 unsigned long long g_copy_seq = 0;  // copies enqueued so far
 bool g_flushing = false;
 
+// Host drains (emu.hpp): g_work counts device work queued so far; a wait for position `upto`
+// that leaves fewer than kDrainSlack operations queued after it, for work beyond g_drained,
+// is a drain.
+constexpr unsigned long long kDrainSlack = 8;
+unsigned long long g_work = 0, g_drained = 0;
+std::uint64_t g_drains = 0;
+void note_work() {
+  std::lock_guard<std::recursive_mutex> lock(g_mutex);
+  ++g_work;
+}
+/// The host waited until device work up to position `upto` had finished.
+void host_waited(unsigned long long upto) {
+  std::lock_guard<std::recursive_mutex> lock(g_mutex);
+  if (g_work - upto < kDrainSlack && upto > g_drained) ++g_drains;
+  if (upto > g_drained) g_drained = upto;
+}
+/// The host waited until all device work queued so far had finished.
+void host_waited_all() {
+  std::lock_guard<std::recursive_mutex> lock(g_mutex);
+  host_waited(g_work);
+}
+
 std::size_t page_size() {
   static const std::size_t p = std::size_t(sysconf(_SC_PAGESIZE));
   return p;
@@ -220,6 +242,7 @@ DeviceAccess::DeviceAccess() {
   // Device work follows the host-to-device copies queued before it (stream order).
   complete_copies([](const PendingCopy&) { return true; }, true);
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
+  if (g_access_depth == 0 && !g_flushing) note_work();
   if (g_access_depth++ == 0 && protecting())
     for (auto& [p, a] : allocations()) protect(a, true);
 }
@@ -268,6 +291,10 @@ std::string wrong_device(const void* p) {
   return s.str();
 }
 std::size_t total_memory() { return env_size("TESSERA_EMU_MEMORY", std::size_t(4) << 30); }
+std::uint64_t host_drains() {
+  std::lock_guard<std::recursive_mutex> lock(g_mutex);
+  return g_drains;
+}
 
 void record_launch_failure(cudaError_t error, const std::string& message) { fail(error, message); }
 void check_stream(cudaStream_t stream, const char* what) {
@@ -390,7 +417,9 @@ static cudaError_t copy(void* dst, const void* src, size_t count, cudaMemcpyKind
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
-  return copy(dst, src, count, kind, "cudaMemcpy");
+  const cudaError_t e = copy(dst, src, count, kind, "cudaMemcpy");
+  host_waited_all();  // synchronous: returns after all device work queued before it
+  return e;
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
   check_stream(stream, "cudaMemcpyAsync");
@@ -403,6 +432,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpy
                      (kind == cudaMemcpyDeviceToHost ? is_device_range(src, count) : is_device_range(dst, count));
   if (!defer) return copy(dst, src, count, kind, "cudaMemcpyAsync");
   PendingCopy c{dst, src, count, kind == cudaMemcpyDeviceToHost, stream, g_copy_seq++, {}};
+  note_work();
   if (c.to_host) {
     DeviceAccess access;  // runs earlier host-to-device copies first
     c.data.assign(static_cast<const char*>(src), static_cast<const char*>(src) + count);
@@ -457,6 +487,7 @@ cudaError_t cudaGetDevice(int* device) {
 }
 cudaError_t cudaDeviceSynchronize(void) {
   flush_pending_copies();
+  host_waited_all();
   return t_last_error;
 }
 cudaError_t cudaRuntimeGetVersion(int* v) {
@@ -536,6 +567,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   check_stream(stream, "cudaStreamSynchronize");
   complete_copies([stream](const PendingCopy& c) { return c.stream == stream; }, false);
+  host_waited_all();
   return t_last_error;
 }
 
@@ -544,6 +576,7 @@ struct EmuEvent {
   bool recorded = false;
   unsigned flags = 0;
   unsigned long long copies_before = 0;  // pending copies enqueued before the last record
+  unsigned long long work_before = 0;    // device work queued before the last record
 };
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
   if (event == nullptr) return fail(cudaErrorInvalidValue, "cudaEventCreateWithFlags: event is null");
@@ -575,6 +608,7 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   e->recorded = true;
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
   e->copies_before = g_copy_seq;
+  e->work_before = g_work;
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
@@ -583,6 +617,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   // A never-recorded event completes at once and waits for nothing.
   const unsigned long long before = e->copies_before;
   complete_copies([before](const PendingCopy& c) { return c.seq < before; }, false);
+  if (e->recorded) host_waited(e->work_before);
   return t_last_error;
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <vector>
 
+#include "emu.hpp"
+
 namespace {
 
 template <typename T>
@@ -352,5 +354,37 @@ TEST_CASE("emulator: waiting on an event recorded before a copy does not complet
   cudaFree(d);
   cudaEventDestroy(before);
   cudaEventDestroy(after);
+  cudaStreamDestroy(s);
+}
+
+TEST_CASE("emulator: host drains count waits that leave no device work queued", "[emu]") {
+  cudaStream_t s = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess);
+  cudaEvent_t early = nullptr, late = nullptr;
+  REQUIRE(cudaEventCreateWithFlags(&early, cudaEventDisableTiming) == cudaSuccess);
+  REQUIRE(cudaEventCreateWithFlags(&late, cudaEventDisableTiming) == cudaSuccess);
+  int* d = device_alloc<int>(8);
+  REQUIRE(cudaStreamSynchronize(s) == cudaSuccess);
+  const auto base = tessera_emu::host_drains();
+  REQUIRE(cudaStreamSynchronize(s) == cudaSuccess);  // nothing queued since: no drain
+  CHECK(tessera_emu::host_drains() == base);
+  fill<<<1, 32, 0, s>>>(d, 8, 1);
+  REQUIRE(cudaEventRecord(early, s) == cudaSuccess);
+  for (int i = 0; i < 8; ++i) fill<<<1, 32, 0, s>>>(d, 8, 2);
+  REQUIRE(cudaEventSynchronize(early) == cudaSuccess);  // 8 kernels still queued after it
+  CHECK(tessera_emu::host_drains() == base);
+  REQUIRE(cudaEventRecord(late, s) == cudaSuccess);
+  fill<<<1, 32, 0, s>>>(d, 8, 2);
+  REQUIRE(cudaEventSynchronize(late) == cudaSuccess);  // one kernel queued after it: a drain
+  CHECK(tessera_emu::host_drains() == base + 1);
+  fill<<<1, 32, 0, s>>>(d, 8, 3);
+  REQUIRE(cudaStreamSynchronize(s) == cudaSuccess);
+  CHECK(tessera_emu::host_drains() == base + 2);
+  fill<<<1, 32, 0, s>>>(d, 8, 4);
+  CHECK(to_host(d, 8)[0] == 4);  // a synchronous cudaMemcpy drains too
+  CHECK(tessera_emu::host_drains() == base + 3);
+  cudaFree(d);
+  cudaEventDestroy(early);
+  cudaEventDestroy(late);
   cudaStreamDestroy(s);
 }
