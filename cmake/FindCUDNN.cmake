@@ -39,7 +39,9 @@ endif()
 find_path(CUDNN_INCLUDE_DIR cudnn_version.h HINTS ${_cudnn_hints} PATH_SUFFIXES include targets/x86_64-linux/include)
 find_library(CUDNN_LIBRARY cudnn HINTS ${_cudnn_hints} PATH_SUFFIXES lib64 lib lib/x64 targets/x86_64-linux/lib)
 
-set(CUDNN_SEARCH_REPORT "searched for cudnn_version.h and libcudnn under: ${_cudnn_hints} and the system paths (set CUDNN_ROOT to the cuDNN install folder)")
+# No ';' in the report: find_package_handle_standard_args would split it into unknown keywords.
+string(REPLACE ";" ", " _cudnn_hints_text "${_cudnn_hints}")
+set(CUDNN_SEARCH_REPORT "searched for cudnn_version.h and libcudnn under: ${_cudnn_hints_text} and the system paths (set CUDNN_ROOT to the cuDNN install folder)")
 
 if(CUDNN_INCLUDE_DIR AND EXISTS "${CUDNN_INCLUDE_DIR}/cudnn_version.h")
   file(READ "${CUDNN_INCLUDE_DIR}/cudnn_version.h" _cudnn_h)

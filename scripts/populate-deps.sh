@@ -35,7 +35,8 @@ copy /usr/lib/libCatch2WithMain.a "$deps/lib"
 # nlohmann/json
 copy /usr/include/nlohmann "$deps/include"
 copy /usr/share/cmake/nlohmann_json "$deps/share/cmake"
-# Google Benchmark (shared library from libbenchmark1, built for glibc >= 2.36)
+# Google Benchmark (shared library from libbenchmark1; it needs glibc >= 2.32 and the libstdc++ of
+# GCC >= 12, GLIBCXX_3.4.30, on the machine that runs it)
 copy /usr/include/benchmark "$deps/include"
 cp -a /usr/lib/"$arch"/libbenchmark.so* /usr/lib/"$arch"/libbenchmark_main.a "$deps/lib/$arch/"
 copy /usr/lib/"$arch"/cmake/benchmark "$deps/lib/$arch/cmake"
