@@ -7,8 +7,12 @@ namespace tessera::cuda::detail {
 namespace {
 constexpr int BM = 128, BN = 128, BK = 8, NT = 256;
 
+// At most 128 registers, so that two blocks (16 warps) share an SM: one block's loads and
+// barrier wait overlap the other's FMAs (unbounded, the float4 variant took 139 registers on
+// sm_90 and ran one block per SM). The few spills this costs on some architectures are
+// outside the k loop.
 template <bool VEC>
-__global__ void __launch_bounds__(NT) sgemm_tiled_kernel(int64_t M, int64_t N, int64_t K, const float* __restrict__ A,
+__global__ void __launch_bounds__(NT, 2) sgemm_tiled_kernel(int64_t M, int64_t N, int64_t K, const float* __restrict__ A,
                                                          int64_t lda, int64_t sA, const float* __restrict__ B,
                                                          int64_t ldb, int64_t sB, float* __restrict__ C, int64_t ldc,
                                                          int64_t sC, int64_t batch) {
@@ -25,24 +29,33 @@ __global__ void __launch_bounds__(NT) sgemm_tiled_kernel(int64_t M, int64_t N, i
     const float* Bb = B + bz * sB;
     float* Cb = C + bz * sC;
 
+    // This thread loads A row ar, columns k0 + a_col .. +3, and B row k0 + b_row, columns
+    // bc .. bc + 3, through pointers that follow k0: a tile inside K is two 16-byte loads and
+    // two pointer increments (no 64-bit index arithmetic, few live registers). A row outside A
+    // or columns outside B are clamped to 0 for the pointer and never loaded.
+    const int64_t ar = row0 + a_row, bc = col0 + b_col;
+    const bool a_in = ar < M, b_in = bc < N;  // with VEC (N % 4 == 0), bc < N means bc + 3 < N
+    const float* a_src = Ab + (a_in ? ar : 0) * lda + a_col;
+    const float* b_src = Bb + int64_t(b_row) * ldb + (b_in ? bc : 0);
+    const int64_t b_step = int64_t(BK) * ldb;
+
     float ra[4], rb[4];
     auto load_tiles = [&](int64_t k0) {
-      const int64_t ar = row0 + a_row, ak = k0 + a_col;
-      if (VEC && ar < M && ak + 3 < K) {
-        float4 v = *reinterpret_cast<const float4*>(Ab + ar * lda + ak);
-        ra[0] = v.x; ra[1] = v.y; ra[2] = v.z; ra[3] = v.w;
-      } else {
+      if (VEC && k0 + BK <= K) {
+        const float4 va = a_in ? *reinterpret_cast<const float4*>(a_src) : make_float4(0.f, 0.f, 0.f, 0.f);
+        const float4 vb = b_in ? *reinterpret_cast<const float4*>(b_src) : make_float4(0.f, 0.f, 0.f, 0.f);
+        ra[0] = va.x; ra[1] = va.y; ra[2] = va.z; ra[3] = va.w;
+        rb[0] = vb.x; rb[1] = vb.y; rb[2] = vb.z; rb[3] = vb.w;
+      } else {  // the last, partial k tile; every tile without VEC
+        const int64_t ak = k0 + a_col;
+        const bool bk_in = k0 + b_row < K;
 #pragma unroll
-        for (int i = 0; i < 4; ++i) ra[i] = (ar < M && ak + i < K) ? Ab[ar * lda + ak + i] : 0.f;
-      }
-      const int64_t bk = k0 + b_row, bc = col0 + b_col;
-      if (VEC && bk < K && bc + 3 < N) {
-        float4 v = *reinterpret_cast<const float4*>(Bb + bk * ldb + bc);
-        rb[0] = v.x; rb[1] = v.y; rb[2] = v.z; rb[3] = v.w;
-      } else {
+        for (int i = 0; i < 4; ++i) ra[i] = (a_in && ak + i < K) ? a_src[i] : 0.f;
 #pragma unroll
-        for (int j = 0; j < 4; ++j) rb[j] = (bk < K && bc + j < N) ? Bb[bk * ldb + bc + j] : 0.f;
+        for (int j = 0; j < 4; ++j) rb[j] = (bk_in && bc + j < N) ? b_src[j] : 0.f;
       }
+      a_src += BK;
+      b_src += b_step;
     };
     auto store_tiles = [&](int buf) {
 #pragma unroll

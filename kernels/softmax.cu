@@ -1,5 +1,7 @@
 #include "softmax.cuh"
 
+#include <algorithm>
+
 #include "cuda_context.cuh"
 #include "device_math.cuh"
 
@@ -73,6 +75,25 @@ __device__ T block_sum(T v) {
   return warp_sum(lane < nw ? sh[lane] : T(0));
 }
 
+/// max(a, b), NaN if either is NaN (the CPU backend's row maximum propagates NaN).
+template <typename T>
+__device__ __forceinline__ T max_nan(T a, T b) { return (b > a || b != b) ? b : a; }
+/// Block-wide all-reduce of max_nan (every thread gets the result).
+template <typename T>
+__device__ T block_max(T v) {
+  __shared__ T sh[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = max_nan(v, __shfl_xor_sync(0xffffffffu, v, o));
+  __syncthreads();
+  if (lane == 0) sh[warp] = v;
+  __syncthreads();
+  v = lane < nw ? sh[lane] : T(-INFINITY);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = max_nan(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
 template <typename T, bool LOG>
 __device__ __forceinline__ T softmax_out(T v, const MaxSum<T>& ms) {
   if constexpr (LOG) return v - ms.m - m_log(ms.s);
@@ -119,6 +140,61 @@ __global__ void __launch_bounds__(1024) softmax_block_kernel(const T* __restrict
       yv[c] = v;
     }
     for (int64_t c = nv * VEC + threadIdx.x; c < N; c += blockDim.x) yr[c] = softmax_out<T, LOG>(xr[c], ms);
+  }
+}
+
+// Rows of at most blockDim.x * EPT elements, held in registers: each row is read from global
+// memory once and written once (softmax_block_kernel reads it twice). The same arithmetic as
+// the CPU backend: the row maximum (NaN-propagating), then exp(x - max) and its sum, then
+// e / sum or (x - max) - log(sum). Thread t holds vectors t, t + blockDim.x, ... of its row.
+// EPT: see softmax_rows.
+template <typename T, bool LOG, int VEC, int EPT>
+__global__ void __launch_bounds__(1024) softmax_cached_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t M,
+                                                              int N) {
+  constexpr int NV = EPT / VEC;  // vectors per thread
+  const int nv = N / VEC;        // VEC divides N on this path
+  for (int64_t row = blockIdx.x; row < M; row += gridDim.x) {
+    const VecT<T, VEC>* xv = reinterpret_cast<const VecT<T, VEC>*>(x + row * N);
+    VecT<T, VEC>* yv = reinterpret_cast<VecT<T, VEC>*>(y + row * N);
+    VecT<T, VEC> r[NV];
+#pragma unroll
+    for (int j = 0; j < NV; ++j) {
+      // Past the row's end a thread reloads the row's last vector (an L1 hit): the maximum is
+      // unchanged, the sum and the output skip it, and the loads need no predicate.
+      const int c = j * int(blockDim.x) + int(threadIdx.x);
+      r[j] = xv[c < nv ? c : nv - 1];
+    }
+    T p[4] = {T(-INFINITY), T(-INFINITY), T(-INFINITY), T(-INFINITY)};  // 4 independent chains
+#pragma unroll
+    for (int j = 0; j < NV; ++j)
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) p[(j * VEC + k) & 3] = max_nan(p[(j * VEC + k) & 3], r[j].v[k]);
+    const T m = block_max(max_nan(max_nan(p[0], p[1]), max_nan(p[2], p[3])));
+#pragma unroll
+    for (int i = 0; i < 4; ++i) p[i] = T(0);
+#pragma unroll
+    for (int j = 0; j < NV; ++j) {
+      if (j * int(blockDim.x) + int(threadIdx.x) < nv) {
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+          const T e = m_exp(r[j].v[k] - m);
+          p[(j * VEC + k) & 3] += e;
+          if constexpr (!LOG) r[j].v[k] = e;
+        }
+      }
+    }
+    const T s = block_sum((p[0] + p[1]) + (p[2] + p[3]));
+    const T ls = LOG ? m_log(s) : T(0);
+#pragma unroll
+    for (int j = 0; j < NV; ++j) {
+      const int c = j * int(blockDim.x) + int(threadIdx.x);
+      if (c < nv) {
+        VecT<T, VEC> o;
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) o.v[k] = LOG ? (r[j].v[k] - m) - ls : r[j].v[k] / s;
+        yv[c] = o;
+      }
+    }
   }
 }
 
@@ -173,12 +249,27 @@ void softmax_rows(const Tensor& x, const Tensor& out, bool log) {
     T* yp = static_cast<T*>(out.raw_data());
     auto go = [&](auto log_tag) {
       constexpr bool L = decltype(log_tag)::value;
+      constexpr int V = int(16 / sizeof(T));
+      const bool vec = N % V == 0 && aligned(xp, 16) && aligned(yp, 16);
+      // Row elements per thread in the register-cached kernel: 32 floats (8 float4 loads in
+      // flight) on the float4 path, 64 bytes otherwise. More would spill under the kernel's
+      // 64-register bound (sm_75..sm_90: 46 to 64 registers, no spills).
+      constexpr int EPT_V = std::is_same_v<T, float> ? 32 : 64 / int(sizeof(T));
+      constexpr int EPT_1 = 64 / int(sizeof(T));
+      const int ept = vec ? EPT_V : EPT_1;
       if (N <= 1024) {
         softmax_warp_kernel<T, L><<<grid_for(M, kThreads / 32), kThreads, 0, s>>>(xp, yp, M, N);
-      } else {
-        constexpr int V = int(16 / sizeof(T));
+      } else if (N <= 1024 * int64_t(ept)) {
+        // One block per row, at least 4 warps, each thread holding up to ept elements. float
+        // rows of 4096: 128 threads with 8 float4 loads each.
+        const int threads = int(std::min<int64_t>(1024, std::max<int64_t>(128, ceil_div(ceil_div(N, ept), 32) * 32)));
+        if (vec)
+          softmax_cached_kernel<T, L, V, EPT_V><<<grid_for(M, 1), threads, 0, s>>>(xp, yp, M, int(N));
+        else
+          softmax_cached_kernel<T, L, 1, EPT_1><<<grid_for(M, 1), threads, 0, s>>>(xp, yp, M, int(N));
+      } else {  // longer rows: read twice (the second time mostly from L2)
         const int threads = N >= 8192 ? 1024 : 512;
-        if (N % V == 0 && aligned(xp, 16) && aligned(yp, 16))
+        if (vec)
           softmax_block_kernel<T, L, V><<<grid_for(M, 1), threads, 0, s>>>(xp, yp, M, N);
         else
           softmax_block_kernel<T, L, 1><<<grid_for(M, 1), threads, 0, s>>>(xp, yp, M, N);

@@ -67,7 +67,8 @@ def substitute(pattern: re.Pattern, repl, text: str) -> str:
 
 
 def rewrite(text: str) -> str:
-    bounds = {name: value for value, name in BOUNDS.findall(blank_comments(text))}
+    # __launch_bounds__(max_threads[, min_blocks[, ...]]): the launch checks max_threads.
+    bounds = {name: value.split(",")[0].strip() for value, name in BOUNDS.findall(blank_comments(text))}
 
     def launch(m: re.Match, original: str) -> str:
         kernel, cfg = m.group(1), m.group(2)

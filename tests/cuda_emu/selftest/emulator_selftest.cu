@@ -318,6 +318,8 @@ __global__ void barriers_at_two_sites(int* out) {
   out[threadIdx.x] = 1;
 }
 __global__ void __launch_bounds__(64) bounded_kernel(int* out) { out[threadIdx.x] = int(threadIdx.x); }
+// With a minimum-blocks argument the bound is still the first argument.
+__global__ void __launch_bounds__(64, 2) bounded_min_blocks_kernel(int* out) { out[threadIdx.x] = int(threadIdx.x); }
 }  // namespace
 
 TEST_CASE("emulator: threads at different __syncthreads calls, and launches past __launch_bounds__, fail", "[emu]") {
@@ -327,6 +329,10 @@ TEST_CASE("emulator: threads at different __syncthreads calls, and launches past
   bounded_kernel<<<1, 64>>>(d);
   CHECK(cudaGetLastError() == cudaSuccess);
   bounded_kernel<<<1, 128>>>(d);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
+  bounded_min_blocks_kernel<<<1, 64>>>(d);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  bounded_min_blocks_kernel<<<1, 128>>>(d);
   CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
   cudaFree(d);
 }
