@@ -62,7 +62,7 @@ void* CachingAllocator::allocate(std::size_t nbytes, int device, cudaStream_t st
     // On the emulator a reused block is poisoned as a fresh cudaMalloc is (0xFF: NaN, -1), so
     // reading memory a kernel never wrote shows instead of returning an old tensor's values.
     DeviceGuard poison_guard(device);
-    (void)cudaMemsetAsync(p, 0xFF, bsize, stream);
+    ::tessera_emu::poison_device_memory(p, bsize);
 #endif
     return p;
   }

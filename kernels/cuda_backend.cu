@@ -10,6 +10,7 @@
 #include "elementwise.cuh"
 #include "gemm_cublas.cuh"
 #include "loss.cuh"
+#include "optim.cuh"
 #include "pool.cuh"
 #include "reduce.cuh"
 #include "softmax.cuh"
@@ -259,6 +260,14 @@ void CudaBackend::nll_loss_forward(const Tensor& logp, const Tensor& target, con
 }
 void CudaBackend::nll_loss_backward(const Tensor& grad_out, const Tensor& target, const Tensor& grad_logp) {
   detail::nll_loss_backward(grad_out, target, grad_logp);
+}
+void CudaBackend::adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                            const Tensor& max_exp_avg_sq, const AdamStepParams& p) {
+  detail::adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, p);
+}
+void CudaBackend::sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
+                           const SgdStepParams& p) {
+  detail::sgd_step(param, grad, momentum_buffer, p);
 }
 
 }  // namespace tessera::cuda::detail

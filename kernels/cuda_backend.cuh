@@ -42,6 +42,10 @@ class CudaBackend final : public Backend {
   void avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p, const Tensor& grad_x) override;
   void nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out) override;
   void nll_loss_backward(const Tensor& grad_out, const Tensor& target, const Tensor& grad_logp) override;
+  void adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                 const Tensor& max_exp_avg_sq, const AdamStepParams& p) override;
+  void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
+                const SgdStepParams& p) override;
 };
 
 /// The one CudaBackend (never destroyed).

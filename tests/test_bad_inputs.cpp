@@ -232,6 +232,13 @@ class HostBackedCudaBackend final : public Backend {
   void avg_pool2d_backward(const Tensor&, const Pool2dParams&, const Tensor&) override { nope("pool"); }
   void nll_loss_forward(const Tensor&, const Tensor&, const Tensor&) override { nope("nll_loss"); }
   void nll_loss_backward(const Tensor&, const Tensor&, const Tensor&) override { nope("nll_loss"); }
+  void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& vmax,
+                 const AdamStepParams& a) override {
+    cpu().adam_step(on_cpu(p), on_cpu(g), on_cpu(m), on_cpu(v), vmax.defined() ? on_cpu(vmax) : Tensor(), a);
+  }
+  void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, const SgdStepParams& a) override {
+    cpu().sgd_step(on_cpu(p), on_cpu(g), buf.defined() ? on_cpu(buf) : Tensor(), a);
+  }
 
  private:
   static Backend& cpu() { return *find_backend(DeviceType::CPU); }

@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "tessera/autograd/autograd.hpp"
@@ -161,6 +163,86 @@ TEST_CASE("Adam, AMSGrad and AdamW follow torch.optim over several steps", "[opt
     auto got = values(w);
     for (int i = 0; i < 9; ++i) CHECK(got[i] == Approx(p[i]).margin(1e-12));
   }
+}
+
+TEST_CASE("fused updates (contiguous parameters) equal the tensor-op updates (strided ones)", "[optim]") {
+  // Each optimizer steps three copies of one parameter: contiguous float64 (the backend's fused
+  // update), a transposed float64 leaf (not contiguous: the tensor-op update) and contiguous
+  // float32 (fused), checked against the scalar float64 reference above.
+  struct Config {
+    const char* name;
+    std::function<std::unique_ptr<optim::Optimizer>(const Tensor&)> make;
+    std::function<void(std::vector<double>&, const std::vector<double>&)> ref_step;
+  };
+  auto sgd = [](double lr, double mom, double damp, double wd, bool nesterov) {
+    auto ref = std::make_shared<RefSGD>(RefSGD{lr, mom, damp, wd, nesterov, {}});
+    return Config{"SGD",
+                  [=](const Tensor& w) {
+                    return std::make_unique<optim::SGD>(
+                        std::vector<Tensor>{w},
+                        optim::SGDOptions(lr).momentum(mom).dampening(damp).weight_decay(wd).nesterov(nesterov));
+                  },
+                  [ref](std::vector<double>& p, const std::vector<double>& g) { ref->step(p, g); }};
+  };
+  auto adam = [](double lr, double wd, bool decoupled, bool amsgrad) {
+    auto ref = std::make_shared<RefAdam>(RefAdam{lr, 0.8, 0.95, 1e-6, wd, decoupled, amsgrad, {}, {}, {}, 0});
+    return Config{decoupled ? "AdamW" : "Adam",
+                  [=](const Tensor& w) -> std::unique_ptr<optim::Optimizer> {
+                    auto o = optim::AdamOptions(lr).betas(0.8, 0.95).eps(1e-6).weight_decay(wd).amsgrad(amsgrad);
+                    if (decoupled) return std::make_unique<optim::AdamW>(std::vector<Tensor>{w}, o);
+                    return std::make_unique<optim::Adam>(std::vector<Tensor>{w}, o);
+                  },
+                  [ref](std::vector<double>& p, const std::vector<double>& g) { ref->step(p, g); }};
+  };
+  std::vector<Config> configs = {sgd(0.1, 0, 0, 0, false),     sgd(0.05, 0.9, 0.3, 0.01, false),
+                                 sgd(0.05, 0.9, 0, 0, true),    adam(1e-2, 0, false, false),
+                                 adam(1e-2, 0.1, false, true),  adam(2e-2, 0.1, true, true),
+                                 adam(1e-2, 0.05, true, false)};
+  manual_seed(44);
+  for (std::size_t c = 0; c < configs.size(); ++c) {
+    CAPTURE(c, configs[c].name);
+    const std::vector<double> p0 = random_vector(12, 1.0);
+    Tensor fused64 = from_vector<double>(p0, {3, 4});
+    Tensor strided64 = from_vector<double>(p0, {3, 4}).t().contiguous().t();  // same values, strides [1, 3]
+    Tensor fused32 = fused64.to(kFloat32);
+    REQUIRE_FALSE(strided64.is_contiguous());
+    for (Tensor* w : {&fused64, &strided64, &fused32}) w->requires_grad_(true);
+    auto o1 = configs[c].make(fused64), o2 = configs[c].make(strided64), o3 = configs[c].make(fused32);
+    std::vector<double> ref = p0;
+    for (int step = 0; step < 6; ++step) {
+      const std::vector<double> g = random_vector(12, step < 3 ? 1.0 : 0.1);
+      const Tensor gt = from_vector<double>(g, {3, 4});
+      fused64.set_grad(gt);
+      strided64.set_grad(gt.t().contiguous().t());  // a strided gradient too
+      fused32.set_grad(gt.to(kFloat32));
+      o1->step();
+      o2->step();
+      o3->step();
+      configs[c].ref_step(ref, g);
+    }
+    const auto a = values(fused64), b = values(strided64), f = values(fused32);
+    for (int i = 0; i < 12; ++i) {
+      CHECK(a[i] == Approx(ref[i]).margin(1e-12));
+      CHECK(b[i] == Approx(ref[i]).margin(1e-12));
+      CHECK(f[i] == Approx(ref[i]).margin(2e-5));
+    }
+  }
+}
+
+TEST_CASE("fused updates keep an infinite weight infinite without weight decay", "[optim]") {
+  // g += 0 * w would turn the gradient into NaN; the tensor-op update never computes it.
+  Tensor w = leaf({INFINITY, 1.0});
+  optim::SGD sgd({w}, optim::SGDOptions(0.1).momentum(0.9));
+  w.set_grad(from_vector<double>({1.0, 1.0}, {2}));
+  sgd.step();
+  CHECK(values(w)[0] == INFINITY);
+  CHECK(values(w)[1] == Approx(0.9));
+  Tensor u = leaf({-INFINITY, 1.0});
+  optim::Adam adam({u}, optim::AdamOptions(0.1));
+  u.set_grad(from_vector<double>({1.0, 1.0}, {2}));
+  adam.step();
+  CHECK(values(u)[0] == -INFINITY);
+  CHECK(values(u)[1] == Approx(0.9));
 }
 
 TEST_CASE("optimizers skip parameters without grad and zero_grad clears grads", "[optim]") {

@@ -38,6 +38,20 @@ constexpr bool is_comparison(BinaryOp op) {
 }
 
 enum class ReduceOp : int8_t { Sum, Mean, Prod, Max, Min, ArgMax, ArgMin, Var, All, Any };
+
+/// The scalars of one fused Adam / AdamW update (Backend::adam_step). Formulas: optim::Adam.
+struct AdamStepParams {
+  double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0;
+  double bias_correction1 = 1, bias_correction2 = 1;  ///< 1 - beta1^t, 1 - beta2^t
+  bool decoupled = false;  ///< AdamW: p *= 1 - lr * weight_decay instead of g += weight_decay * p
+  bool amsgrad = false;
+};
+/// The scalars of one fused SGD update (Backend::sgd_step). Formulas: optim::SGD.
+struct SgdStepParams {
+  double lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false;
+  bool first = false;  ///< the momentum buffer's first step: buf = g
+};
 const char* reduce_op_name(ReduceOp op);
 
 enum class RandomKind : int8_t { Uniform, Normal, RandInt };
@@ -141,6 +155,22 @@ class Backend {
   /// grad_logp [N, C] = 0 except grad_logp[i, t_i] = -grad_out[i] (targets as in the forward).
   virtual void nll_loss_backward(const Tensor& grad_out, const Tensor& target,
                                  const Tensor& grad_logp) = 0;
+
+  // ---- optimizers: one pass over each parameter ----
+  /// Updates param, exp_avg, exp_avg_sq (and max_exp_avg_sq when p.amsgrad; undefined
+  /// otherwise) in place from grad, element by element in their dtype:
+  ///   g = grad (+ weight_decay * param unless decoupled; decoupled: param *= 1 - lr * wd)
+  ///   m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;  s = amsgrad ? vmax = max(vmax, v) : v
+  ///   param -= lr / bias_correction1 * m / (sqrt(s) / sqrt(bias_correction2) + eps)
+  /// All contiguous, one shape, float32 or float64, one dtype.
+  virtual void adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                         const Tensor& max_exp_avg_sq, const AdamStepParams& p) = 0;
+  /// Updates param (and momentum_buffer when p.momentum != 0; undefined otherwise) in place:
+  ///   g = grad + weight_decay * param;  buf = first ? g : momentum buf + (1 - dampening) g
+  ///   g = nesterov ? g + momentum buf : buf;  param -= lr g
+  /// All contiguous, one shape, float32 or float64, one dtype.
+  virtual void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
+                        const SgdStepParams& p) = 0;
 };
 
 /// The backend for a device type (CPU always; CUDA when built). Throws DeviceError with

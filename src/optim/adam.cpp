@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "tessera/autograd/autograd.hpp"
+#include "tessera/backend.hpp"
 #include "tessera/error.hpp"
 #include "tessera/ops.hpp"
 #include "tessera/optim/optimizer.hpp"
@@ -40,7 +41,25 @@ void Adam::step() {
       if (options_.amsgrad_) max_exp_avg_sq_[i] = zeros_like(w);
     }
     const int64_t t = ++steps_[i];
+    const double bias_correction1 = 1.0 - std::pow(b1, double(t));
+    const double bias_correction2 = 1.0 - std::pow(b2, double(t));
 
+    if (fusable(w, grad)) {  // one pass over the parameter and its state (Backend::adam_step)
+      AdamStepParams a;
+      a.lr = lr;
+      a.beta1 = b1;
+      a.beta2 = b2;
+      a.eps = eps;
+      a.weight_decay = wd;
+      a.bias_correction1 = bias_correction1;
+      a.bias_correction2 = bias_correction2;
+      a.decoupled = decoupled_;
+      a.amsgrad = options_.amsgrad_;
+      backend_for(w.device()).adam_step(w, grad.contiguous(), m, v, a.amsgrad ? max_exp_avg_sq_[i] : Tensor(), a);
+      continue;
+    }
+
+    // The same update with tensor ops, for parameters the fused step does not take.
     Tensor g = grad;
     if (wd != 0.0) {
       if (decoupled_) w.mul_(1.0 - lr * wd);
@@ -49,8 +68,6 @@ void Adam::step() {
     m.mul_(b1).add_(g, 1.0 - b1);
     v.mul_(b2).add_(mul(g, g), 1.0 - b2);
 
-    const double bias_correction1 = 1.0 - std::pow(b1, double(t));
-    const double bias_correction2 = 1.0 - std::pow(b2, double(t));
     Tensor second = v;
     if (options_.amsgrad_) {
       Tensor& vmax = max_exp_avg_sq_[i];

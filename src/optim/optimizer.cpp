@@ -25,6 +25,11 @@ Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(
   }
 }
 
+bool Optimizer::fusable(const Tensor& param, const Tensor& grad) {
+  return param.is_contiguous() && is_floating_point(param.dtype()) && grad.dtype() == param.dtype() &&
+         grad.device() == param.device() && grad.shape() == param.shape();
+}
+
 void Optimizer::zero_grad(bool set_to_none) {
   for (const Tensor& p : params_) {
     auto& meta = p.impl().autograd;

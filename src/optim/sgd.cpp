@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "tessera/autograd/autograd.hpp"
+#include "tessera/backend.hpp"
 #include "tessera/error.hpp"
 #include "tessera/ops.hpp"
 #include "tessera/optim/optimizer.hpp"
@@ -25,6 +26,22 @@ void SGD::step() {
     Tensor grad = params_[i].grad();
     if (!grad.defined()) continue;
     Tensor w = params_[i].detach();
+    if (fusable(w, grad)) {  // one pass over the parameter and its buffer (Backend::sgd_step)
+      SgdStepParams s;
+      s.lr = lr;
+      s.momentum = mom;
+      s.dampening = damp;
+      s.weight_decay = wd;
+      s.nesterov = options_.nesterov_;
+      Tensor& buf = momentum_buffer_[i];
+      if (mom != 0.0 && (!buf.defined() || buf.device() != w.device() || buf.dtype() != w.dtype())) {
+        buf = empty_like(w);
+        s.first = true;
+      }
+      backend_for(w.device()).sgd_step(w, grad.contiguous(), mom != 0.0 ? buf : Tensor(), s);
+      continue;
+    }
+    // The same update with tensor ops, for parameters the fused step does not take.
     Tensor g = wd != 0.0 ? add(grad, w, wd) : grad;
     if (mom != 0.0) {
       Tensor& buf = momentum_buffer_[i];

@@ -75,5 +75,8 @@ std::size_t total_memory();
 /// Device work is a kernel, a cuBLAS/cuDNN call, a memset or a copy involving device memory;
 /// all devices and streams count as one queue.
 std::uint64_t host_drains();
+/// Device operations queued so far (kernels, cuBLAS/cuDNN calls, memsets, copies involving
+/// device memory): the launch count that per-launch overhead multiplies.
+std::uint64_t device_operations();
 
 }  // namespace tessera_emu

@@ -72,6 +72,10 @@ void poison_shared(void* p, std::size_t bytes);
 /// that every grid-stride loop and per-block row loop runs more than one iteration
 /// (0: no cap). Read once.
 long long max_grid();
+/// Fills [p, p + bytes) of device memory with 0xFF bytes, as a fresh cudaMalloc is: the caching
+/// allocator calls it for every block it hands out again. Not counted as a device operation
+/// (emu.hpp: device_operations, host_drains): a GPU does no such work.
+void poison_device_memory(void* p, std::size_t bytes);
 /// Exchanges `bytes` of `in` across the calling warp: *out receives lane src_lane's value
 /// (or the caller's own when src_lane < 0).
 void warp_exchange(const void* in, void* out, std::size_t bytes, int src_lane, unsigned mask);

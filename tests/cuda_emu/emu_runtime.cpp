@@ -36,6 +36,7 @@ std::map<std::uintptr_t, Allocation>& allocations() {  // keyed by the pointer h
   return *m;
 }
 int g_access_depth = 0;
+thread_local bool t_uncounted = false;  // emulator-only work (poison_device_memory): no operation
 std::size_t g_in_use = 0;
 thread_local cudaError_t t_last_error = cudaSuccess;
 thread_local int t_device = 0;
@@ -242,7 +243,7 @@ DeviceAccess::DeviceAccess() {
   // Device work follows the host-to-device copies queued before it (stream order).
   complete_copies([](const PendingCopy&) { return true; }, true);
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
-  if (g_access_depth == 0 && !g_flushing) note_work();
+  if (g_access_depth == 0 && !g_flushing && !t_uncounted) note_work();
   if (g_access_depth++ == 0 && protecting())
     for (auto& [p, a] : allocations()) protect(a, true);
 }
@@ -294,6 +295,23 @@ std::size_t total_memory() { return env_size("TESSERA_EMU_MEMORY", std::size_t(4
 std::uint64_t host_drains() {
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
   return g_drains;
+}
+void poison_device_memory(void* p, std::size_t bytes) {
+  if (bytes == 0) return;
+  if (!is_device_range(p, bytes)) {
+    fail(cudaErrorInvalidValue, "poison_device_memory: range is not device memory");
+    return;
+  }
+  t_uncounted = true;
+  {
+    DeviceAccess access;  // after the host-to-device copies queued before it, as a memset
+    std::memset(p, 0xFF, bytes);
+  }
+  t_uncounted = false;
+}
+std::uint64_t device_operations() {
+  std::lock_guard<std::recursive_mutex> lock(g_mutex);
+  return g_work;
 }
 
 void record_launch_failure(cudaError_t error, const std::string& message) { fail(error, message); }
