@@ -165,6 +165,19 @@ struct Staging {
   }
   /// len (<= kPieceBytes) bytes of the ring that no queued copy uses any more.
   char* take(std::size_t len) {
+    // Retire the copies that have finished, so in_flight holds only queued ones (many small
+    // copies, such as loss.item(), would otherwise pile up until the ring wraps).
+    while (!in_flight.empty()) {
+      const cudaError_t q = cudaEventQuery(in_flight.front().done);
+      if (q == cudaErrorNotReady) {
+        (void)cudaGetLastError();  // "not ready" is no error; do not leave it for the next check
+        break;
+      }
+      TESSERA_CUDA_CHECK(q);
+      spare.push_back(in_flight.front().done);
+      in_flight.pop_front();
+    }
+    len = (len + 255) / 256 * 256;  // pieces stay 256-byte aligned
     if (head + len > kRingBytes) head = 0;
     const std::size_t b = head, e = head + len;
     // Wait for the newest in-flight piece overlapping [b, e): the older ones are done then too.

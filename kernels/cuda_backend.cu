@@ -92,14 +92,13 @@ class ControlImpl final : public Control {
   }
   void synchronize(int device) override {
     const int n = probe().device_count;
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; i < n; ++i) {  // every device first: an error on one must not skip the others
       if (device >= 0 && i != device) continue;
-      {
-        DeviceGuard guard(i);
-        TESSERA_CUDA_CHECK(cudaStreamSynchronize(device_context(i).stream));
-      }
-      check_device_errors(i);
+      DeviceGuard guard(i);
+      TESSERA_CUDA_CHECK(cudaStreamSynchronize(device_context(i).stream));
     }
+    for (int i = 0; i < n; ++i)
+      if (device < 0 || i == device) check_device_errors(i);
   }
   MemoryStats memory_stats(int device) override { return CachingAllocator::instance().stats(device); }
   void reset_peak_memory_stats(int device) override { CachingAllocator::instance().reset_peak(device); }

@@ -92,6 +92,7 @@ cublasHandle_t DeviceContext::cublas() {
 }
 
 DeviceErrors DeviceContext::errors() {
+  std::lock_guard<std::mutex> lock(errors_mutex_);
   if (errors_.record == nullptr) {
     DeviceGuard guard(device);
     void* rec = nullptr;
@@ -107,14 +108,17 @@ DeviceErrors DeviceContext::errors() {
 
 void check_device_errors(int device) {
   DeviceContext& ctx = device_context(device);
-  if (ctx.errors_.record == nullptr) return;
-  volatile DeviceErrorRecord* r = ctx.errors_.record;
-  if (r->code == 0) return;
-  const DeviceErrorRecord e{r->code, r->index, r->value, r->rows, r->classes};
-  r->code = 0;
+  DeviceErrorRecord e{};
   {
+    std::lock_guard<std::mutex> lock(ctx.errors_mutex_);
+    if (ctx.errors_.record == nullptr) return;
+    volatile DeviceErrorRecord* r = ctx.errors_.record;
+    if (r->code == 0) return;
+    e = DeviceErrorRecord{r->code, r->index, r->value, r->rows, r->classes};
+    // Re-arm the claim first: if that fails, the record stays set and is reported again.
     DeviceGuard guard(device);
     TESSERA_CUDA_CHECK(cudaMemsetAsync(ctx.errors_.claim, 0, sizeof(int), ctx.stream));
+    r->code = 0;
   }
   if (e.code == kBadClassIndex)
     throw IndexError("nll_loss: target " + std::to_string(e.value) + " at index " + std::to_string(e.index) +

@@ -9,6 +9,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "tessera/backend.hpp"
@@ -80,6 +81,7 @@ struct DeviceContext {
 
   cublasHandle_t cublas_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
+  std::mutex errors_mutex_;  ///< guards errors_'s creation and check_device_errors' read-and-clear
   DeviceErrors errors_;
   void* cublas_workspace_ = nullptr;  ///< from the caching allocator, kept for the handle
 };
@@ -153,9 +155,13 @@ void dispatch_float(DType t, const char* op, F&& f) {
 }
 
 // ---- conversions on the device --------------------------------------------------------------
+/// As the CPU backend's cast_value: floating point to uint8 through int64 (PyTorch's rule), so
+/// a negative value wraps as on the CPU instead of saturating to 0 (found on the H200).
 template <typename To, typename From>
 __host__ __device__ __forceinline__ To convert(From v) {
   if constexpr (std::is_same_v<To, bool>) return v != From(0);
+  else if constexpr (std::is_same_v<To, uint8_t> && std::is_floating_point_v<From>)
+    return static_cast<uint8_t>(static_cast<int64_t>(v));
   else return static_cast<To>(v);
 }
 template <typename T>

@@ -358,6 +358,10 @@ TEST_CASE("core tensor: contiguous, clone and to(dtype)", "[core][tensor]") {
   CHECK(elem(big.to(kFloat64), {0}) == double((int64_t(1) << 40) + 1));
   Tensor u = from_vector<uint8_t>({0, 200, 255});
   CHECK(values(u.to(kInt32)) == std::vector<double>{0, 200, 255});
+  // Floating point -> uint8 goes through int64 (PyTorch's rule): negative values wrap, the
+  // same on CUDA (whose direct conversion saturates to 0).
+  CHECK(values(from_vector<float>({-34.7f, -1.f, 255.9f, 3.2f}).to(kUInt8)) == std::vector<double>{222, 255, 255, 3});
+  CHECK(values(from_vector<double>({-34.7}).to(kUInt8)) == std::vector<double>{222});
   // Same dtype and device: PyTorch returns the same tensor.
   CHECK(same_storage(x.to(kFloat32), x));
   CHECK(same_storage(x.to(Device::cpu()), x));

@@ -21,9 +21,14 @@ inline T load(const char* p) {
   return v;
 }
 
+/// Value conversion between dtypes. Floating point to uint8 goes through int64 (PyTorch's
+/// rule, c10/util/TypeCast.h): a negative value wraps (-34.7 -> 222) on the CPU and on CUDA
+/// alike, where a direct conversion is undefined and x86 wraps but a GPU saturates to 0.
 template <typename To, typename From>
 inline To cast_value(From v) {
   if constexpr (std::is_same_v<To, bool>) return v != From(0);
+  else if constexpr (std::is_same_v<To, uint8_t> && std::is_floating_point_v<From>)
+    return static_cast<uint8_t>(static_cast<int64_t>(v));
   else return static_cast<To>(v);
 }
 

@@ -257,9 +257,10 @@ TEST_CASE("cuda: reductions along dims, ties and long rows", "[cuda]") {
 TEST_CASE("cuda: softmax and log_softmax, short and long rows, extreme logits", "[cuda]") {
   using V = std::vector<Tensor>;
   for (DType dt : {kFloat32, kFloat64}) {
-    // 2000, 4096, 5001 and 16384: the register-cached kernel (float4/double2 and scalar loads);
-    // 20000 and 32769: the two-pass block kernel for rows longer than that kernel holds.
-    for (int64_t n : {1, 10, 1000, 2000, 4096, 5001, 16384, 20000, 32769}) {
+    // 2000, 4096, 5001, 16384 (and 20000 for float): the register-cached kernel (float4/double2
+    // and scalar loads); 20000 for double, 32769 (scalar) and 32772 (float4): the two-pass block
+    // kernel for rows longer than that kernel holds.
+    for (int64_t n : {1, 10, 1000, 2000, 4096, 5001, 16384, 20000, 32769, 32772}) {
       Tensor x = cpu_randn({7, n}, dt) * 3.0;
       check_op("softmax n=" + std::to_string(n), {x}, [](const V& v) { return softmax(v[0], 1); });
       check_op("log_softmax n=" + std::to_string(n), {x}, [](const V& v) { return log_softmax(v[0], -1); });

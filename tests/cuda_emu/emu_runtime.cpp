@@ -450,7 +450,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpy
                      (kind == cudaMemcpyDeviceToHost ? is_device_range(src, count) : is_device_range(dst, count));
   if (!defer) return copy(dst, src, count, kind, "cudaMemcpyAsync");
   PendingCopy c{dst, src, count, kind == cudaMemcpyDeviceToHost, stream, g_copy_seq++, {}};
-  note_work();
+  if (!c.to_host) note_work();  // a device-to-host copy counts through its DeviceAccess below
   if (c.to_host) {
     DeviceAccess access;  // runs earlier host-to-device copies first
     c.data.assign(static_cast<const char*>(src), static_cast<const char*>(src) + count);
