@@ -166,8 +166,9 @@ struct Staging {
   /// len (<= kPieceBytes) bytes of the ring that no queued copy uses any more.
   char* take(std::size_t len) {
     // Retire the copies that have finished, so in_flight holds only queued ones (many small
-    // copies, such as loss.item(), would otherwise pile up until the ring wraps).
-    while (!in_flight.empty()) {
+    // copies, such as loss.item(), would otherwise pile up until the ring wraps). The newest
+    // stays: copy_device_to_host still waits on its event, which must not be recycled yet.
+    while (in_flight.size() > 1) {
       const cudaError_t q = cudaEventQuery(in_flight.front().done);
       if (q == cudaErrorNotReady) {
         (void)cudaGetLastError();  // "not ready" is no error; do not leave it for the next check
