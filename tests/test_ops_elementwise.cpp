@@ -154,6 +154,42 @@ TEST_CASE("core elementwise: every unary op matches a float64 reference", "[core
   }
 }
 
+TEST_CASE("core elementwise: exp, softmax and log_softmax where exp is subnormal or underflows", "[core][elementwise]") {
+  // Eigen 3.4's AVX2 exp returned garbage here (exp(-1000.0) = 5.6e-309); std::exp is the reference.
+  std::mt19937 rng(7);
+  for (DType dt : {kFloat32, kFloat64}) {
+    INFO(dtype_name(dt));
+    const bool f32 = dt == kFloat32;
+    const double lo = f32 ? -110 : -760, hi = f32 ? -80 : -700;
+    std::uniform_real_distribution<double> u(lo, hi);
+    std::vector<double> xs(1003);
+    for (double& v : xs) v = f32 ? double(float(u(rng))) : u(rng);
+    std::vector<double> got = values(exp(from_vector<double>(xs).to(dt)));
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const double want = f32 ? double(std::exp(float(xs[i]))) : std::exp(xs[i]);
+      INFO("x = " << xs[i]);
+      const double tiny = f32 ? double(std::numeric_limits<float>::min()) : std::numeric_limits<double>::min();
+      if (want < tiny) CHECK(got[i] == want);  // subnormal or 0: exact
+      else CHECK(got[i] == Approx(want).epsilon(f32 ? 3e-7 : 5e-16));
+    }
+    // A row whose other logits lie 1000 below the max: their probabilities are exactly 0
+    // (float32 and float64 alike), log-probabilities exact, and the gradients finite.
+    std::vector<double> row = {0.0, -1000.0, -1000.5, -2000.0, 3.0, -5000.0, -1200.0, -900.0, -1500.0};
+    Tensor x = from_vector<double>(row).to(dt).reshape({1, 9}).requires_grad_();
+    std::vector<double> p = values(softmax(x, 1));
+    std::vector<double> lp = values(log_softmax(x, 1));
+    CHECK(p[1] == 0);
+    CHECK(p[3] == 0);
+    CHECK(p[5] == 0);
+    CHECK(lp[1] == Approx(-1000.0 - 3.0 - std::log1p(std::exp(-3.0))).epsilon(1e-6));
+    Tensor g = log_softmax(x, 1).sum();
+    g.backward();
+    std::vector<double> gx = values(x.grad());
+    CHECK(gx[1] == Approx(1.0).epsilon(1e-12));  // d/dx_j sum_i log_softmax_i = 1 - N softmax_j
+    CHECK(gx[5] == Approx(1.0).epsilon(1e-12));
+  }
+}
+
 TEST_CASE("core elementwise: unary edge values (overflow, tiny arguments, NaN)", "[core][elementwise]") {
   for (DType dt : {kFloat32, kFloat64}) {
     INFO(dtype_name(dt));

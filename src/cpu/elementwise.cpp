@@ -8,6 +8,7 @@
 
 #include "cpu/cpu_backend.hpp"
 #include "cpu/dispatch.hpp"
+#include "cpu/vector_exp.hpp"
 #include "tessera/random.hpp"
 
 namespace tessera::cpu {
@@ -101,7 +102,7 @@ void unary_float_contig(UnaryOp op, const T* xp, T* yp, int64_t n, double a, dou
   switch (op) {
     case UnaryOp::Neg: y = -x; return;
     case UnaryOp::Abs: y = x.abs(); return;
-    case UnaryOp::Exp: y = x.exp(); return;
+    case UnaryOp::Exp: exp_array(xp, yp, n); return;
     case UnaryOp::Log: y = x.log(); return;
     case UnaryOp::Log1p: y = x.log1p(); return;
     case UnaryOp::Sqrt: y = x.sqrt(); return;

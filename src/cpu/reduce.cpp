@@ -8,6 +8,7 @@
 
 #include "cpu/cpu_backend.hpp"
 #include "cpu/dispatch.hpp"
+#include "cpu/vector_exp.hpp"
 
 namespace tessera::cpu {
 
@@ -223,11 +224,12 @@ void CpuBackend::softmax_rows(const Tensor& x, const Tensor& out, bool log) {
           yr = xr - mx;
           const T* shifted = yr.data();
           const double se = blocked_sum<T>(N, [shifted](int64_t i, int64_t len, T* buf) {
-            Eigen::Map<Arr>(buf, len) = ArrMap<T>(shifted + i, len).exp();
+            exp_array(shifted + i, buf, len);
           });
           yr -= T(std::log(se));
         } else {
-          yr = (xr - mx).exp();
+          yr = xr - mx;
+          exp_array(yr.data(), yr.data(), N);
           yr /= T(sum_range(yr.data(), N));
         }
       }
@@ -250,7 +252,8 @@ void CpuBackend::softmax_rows_backward(const Tensor& y, const Tensor& grad_y, co
         if (log) {
           // d/dx log_softmax: g - softmax * sum(g)
           const T s = T(sum_range(gr.data(), N));
-          out = gr - yr.exp() * s;
+          exp_array(yr.data(), out.data(), N);
+          out = gr - out * s;
         } else {
           // d/dx softmax: y * (g - sum(g * y))
           const T* g = gr.data();
