@@ -2,6 +2,7 @@
 #pragma once
 #include "tessera/autograd/autograd.hpp"
 #include "tessera/backend.hpp"
+#include "tessera/deterministic.hpp"
 #include "tessera/device.hpp"
 #include "tessera/dtype.hpp"
 #include "tessera/error.hpp"
