@@ -50,6 +50,10 @@ elseif(NOT _tessera_cuda_mode STREQUAL "OFF")
   endif()
 
   if(_why STREQUAL "")
+    if((NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "") AND NOT "$ENV{CUDAARCHS}" STREQUAL "")
+      # CMake's own environment variable for the default (CI sets CUDAARCHS=90: one architecture).
+      set(CMAKE_CUDA_ARCHITECTURES "$ENV{CUDAARCHS}")
+    endif()
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
       # Turing through Hopper as machine code, PTX of the newest for anything later.
       set(CMAKE_CUDA_ARCHITECTURES "75-real;80-real;86-real;89-real;90")
