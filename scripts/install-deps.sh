@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libeigen3-dev libomp-dev zlib1g-dev nlohmann-json3-dev
   catch2 libbenchmark-dev libcli11-dev
+  libdlpack-dev              # the DLPack header (tessera/interop/dlpack.hpp)
   dataset-fashion-mnist
   python3
   clang libclang-rt-14-dev   # libFuzzer and the clang sanitizer runtimes (scripts/fuzz.sh)

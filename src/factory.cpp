@@ -109,6 +109,11 @@ template Tensor from_vector(const std::vector<float>&, const Shape&, TensorOptio
 template Tensor from_vector(const std::vector<double>&, const Shape&, TensorOptions);
 
 Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device, const Strides& strides) {
+  return from_blob(data, shape, dtype, device, strides, nullptr);
+}
+
+Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device, const Strides& strides,
+                 std::function<void(void*)> deleter) {
   const int64_t n = checked_numel(shape, "from_blob");
   TESSERA_CHECK(data != nullptr || n == 0, ValueError, "from_blob: null data pointer for shape ", shape_str(shape));
   TESSERA_CHECK(strides.empty() || strides.size() == shape.size(), ShapeError, "from_blob: ", strides.size(),
@@ -130,7 +135,7 @@ Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device, con
                     bytes <= std::size_t(PTRDIFF_MAX),
                 ValueError, "from_blob: shape ", shape_str(shape), " with strides ", shape_str(st), " of ",
                 dtype_name(dtype), " spans more than 2^63 - 1 bytes");
-  impl->storage = std::make_shared<Storage>(data, bytes, device, nullptr);
+  impl->storage = std::make_shared<Storage>(data, bytes, device, std::move(deleter));
   impl->sizes = shape;
   impl->strides = st;
   impl->dtype = dtype;

@@ -3,6 +3,7 @@
 // clone() copies the data.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <ostream>
@@ -226,6 +227,11 @@ Tensor scalar_tensor(double value, TensorOptions opts = {});
 /// view made from the result; Tessera never frees it. Strides default to contiguous.
 Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device = Device::cpu(),
                  const Strides& strides = {});
+/// The same, but Tessera owns the memory from then on: deleter(data) is called exactly once,
+/// when the last tensor or view using it is destroyed (libtorch's from_blob with a deleter).
+/// If from_blob throws, deleter is not called and the caller still owns data.
+Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device, const Strides& strides,
+                 std::function<void(void*)> deleter);
 /// Uniform in [0, 1), from the default generator (Philox; same values on every device).
 Tensor rand(const Shape& shape, TensorOptions opts = {});
 /// Standard normal (Box-Muller on Philox output).
