@@ -11,6 +11,7 @@
 #include "tessera/ops.hpp"
 
 using namespace tessera;
+using tessera::testing::values;
 using Catch::Matchers::Contains;
 
 namespace {
