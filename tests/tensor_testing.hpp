@@ -7,11 +7,13 @@
 // values_of() and random_tensor() are conveniences for the nn/loss tests and DO go through
 // the library (to/contiguous and randn); see their comments.
 #pragma once
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <vector>
 
@@ -79,6 +81,26 @@ inline Tensor random_tensor(const Shape& shape, DType dtype, bool requires_grad 
   if (requires_grad) t.requires_grad_(true);
   return t;
 }
+
+/// A fresh folder under the system's temporary directory, removed with its contents.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& tag) {
+    static int counter = 0;
+    path = std::filesystem::temp_directory_path() /
+           ("tessera_test_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::permissions(path, std::filesystem::perms::owner_all, std::filesystem::perm_options::add, ec);
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
 
 }  // namespace testing
 }  // namespace tessera

@@ -56,6 +56,10 @@ class Generator {
   void manual_seed(uint64_t seed) { seed_ = seed; offset_ = 0; }
   uint64_t seed() const { return seed_; }
   uint64_t offset() const { return offset_; }
+  /// Restores a state read with seed() and offset(): the draws that follow are the ones
+  /// that followed when it was read (checkpoints save it). One generator serves every
+  /// device: a draw's values depend only on (seed, offset, element index), not the device.
+  void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; }
   /// Reserves `counters` Philox counters and returns the offset of the first.
   uint64_t advance(uint64_t counters) { uint64_t o = offset_; offset_ += counters; return o; }
 

@@ -1,6 +1,8 @@
 // DataLoader: seeded, platform-independent shuffling and fast uint8 -> float batch assembly.
 #include "tessera/data/dataloader.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -104,8 +106,13 @@ Batch DataLoader::collate(const int64_t* indices, int64_t count) const {
 
 DataLoader::iterator DataLoader::begin() {
   auto ord = std::make_shared<const std::vector<int64_t>>(order(epoch_));
+  const int64_t start = std::min(resume_batch_, num_batches());
+  resume_batch_ = 0;
+  in_epoch_ = true;
+  current_epoch_ = epoch_;
+  served_ = start;
   ++epoch_;
-  return iterator(this, std::move(ord), 0);
+  return iterator(this, std::move(ord), start);
 }
 
 DataLoader::iterator DataLoader::end() const { return iterator(this, nullptr, num_batches()); }
@@ -119,6 +126,7 @@ const Batch& DataLoader::iterator::operator*() const {
     const int64_t count = std::min<int64_t>(bs, int64_t(order_->size()) - start);
     batch_ = loader_->collate(order_->data() + start, count);
     ready_ = true;
+    loader_->served_ = std::max(loader_->served_, index_ + 1);
   }
   return batch_;
 }
@@ -128,6 +136,62 @@ DataLoader::iterator& DataLoader::iterator::operator++() {
   batch_ = Batch{};
   ready_ = false;
   return *this;
+}
+
+SavedState DataLoader::state_dict() const {
+  uint64_t epoch = epoch_;
+  int64_t batch = resume_batch_;
+  if (in_epoch_ && served_ < num_batches()) {
+    epoch = current_epoch_;
+    batch = served_;
+  }
+  nlohmann::json j = {{"epoch", epoch},
+                      {"batch", batch},
+                      {"seed", opts_.seed},
+                      {"shuffle", opts_.shuffle},
+                      {"batch_size", opts_.batch_size},
+                      {"drop_last", opts_.drop_last},
+                      {"num_examples", dataset_.size()}};
+  SavedState out;
+  out.json = j.dump();
+  return out;
+}
+
+void DataLoader::load_state_dict(const SavedState& state) {
+  const nlohmann::json j = nlohmann::json::parse(state.json, nullptr, false);
+  TESSERA_CHECK(!j.is_discarded() && j.is_object(), ValueError,
+                "DataLoader.load_state_dict: the state is not a JSON object");
+  auto count = [&](const char* key) -> uint64_t {
+    auto it = j.find(key);
+    TESSERA_CHECK(it != j.end() && it->is_number_unsigned(), ValueError, "DataLoader.load_state_dict: ", key,
+                  " is missing or not a count");
+    return it->get<uint64_t>();
+  };
+  auto flag = [&](const char* key) -> bool {
+    auto it = j.find(key);
+    TESSERA_CHECK(it != j.end() && it->is_boolean(), ValueError, "DataLoader.load_state_dict: ", key,
+                  " is missing or not true/false");
+    return it->get<bool>();
+  };
+  const uint64_t epoch = count("epoch"), batch = count("batch"), seed = count("seed");
+  const uint64_t batch_size = count("batch_size"), n = count("num_examples");
+  const bool shuffle = flag("shuffle"), drop_last = flag("drop_last");
+  std::string diff;
+  auto differs = [&](const char* what, const std::string& saved, const std::string& now) {
+    if (saved != now) diff += detail::str_cat(diff.empty() ? "" : ", ", what, " ", saved, " (now ", now, ")");
+  };
+  differs("seed", std::to_string(seed), std::to_string(opts_.seed));
+  differs("shuffle", shuffle ? "true" : "false", opts_.shuffle ? "true" : "false");
+  differs("batch_size", std::to_string(batch_size), std::to_string(opts_.batch_size));
+  differs("drop_last", drop_last ? "true" : "false", opts_.drop_last ? "true" : "false");
+  differs("num_examples", std::to_string(n), std::to_string(dataset_.size()));
+  TESSERA_CHECK(diff.empty(), ValueError,
+                "DataLoader.load_state_dict: the state was saved by a loader with another order: ", diff);
+  TESSERA_CHECK(int64_t(batch) <= num_batches(), ValueError, "DataLoader.load_state_dict: batch ", batch,
+                " is past the end of the epoch (", num_batches(), " batches)");
+  epoch_ = epoch;
+  resume_batch_ = int64_t(batch);
+  in_epoch_ = false;
 }
 
 }  // namespace tessera::data

@@ -17,6 +17,7 @@
 
 #include "tessera/autograd/autograd.hpp"
 #include "tessera/error.hpp"
+#include "tessera/io/atomic_file.hpp"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.cpp copies raw little-endian bytes; port it before building on a big-endian host"
@@ -90,33 +91,16 @@ void save_safetensors(const std::string& path, const TensorMap& tensors, const M
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // align the data to 8 bytes
 
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  auto fail = [&](const char* what) {
-    int err = errno;
-    std::remove(tmp.c_str());
-    throw IOError(detail::str_cat("save_safetensors: ", path, ": ", what, ": ", std::strerror(err)));
-  };
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("cannot create the temporary file");
-    unsigned char len[8];
-    uint64_t n = text.size();
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
-    out.write(reinterpret_cast<const char*>(len), 8);
-    out.write(text.data(), std::streamsize(text.size()));
-    for (const auto& kv : items)
-      out.write(static_cast<const char*>(kv.second.raw_data()), std::streamsize(kv.second.nbytes()));
-    out.flush();
-    if (!out) fail("write failed");
-  }
-  // Make the data durable before the rename publishes it, so a power loss cannot leave an
-  // empty or partial file under the final name (the rename itself is atomic).
-  if (int fd = ::open(tmp.c_str(), O_RDONLY); fd >= 0) {
-    const int rc = ::fsync(fd);
-    ::close(fd);
-    if (rc != 0) fail("fsync of the temporary file failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename the temporary file over it");
+  unsigned char len[8];
+  const uint64_t n = text.size();
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
+  // Temporary file + fsync + rename + fsync of the folder (io/atomic_file.hpp): a crash at
+  // any point leaves the old file or the new one under path, never a partial one.
+  AtomicFile out(path);
+  out.write(len, 8);
+  out.write(text);
+  for (const auto& kv : items) out.write(kv.second.raw_data(), kv.second.nbytes());
+  out.commit();
 }
 
 TensorMap load_safetensors(const std::string& path, Metadata* metadata) {

@@ -9,6 +9,7 @@
 
 #include "tessera/data/mnist.hpp"
 #include "tessera/device.hpp"
+#include "tessera/io/saved_state.hpp"
 #include "tessera/tensor.hpp"
 
 namespace tessera::data {
@@ -86,7 +87,24 @@ class DataLoader {
   int64_t num_examples() const;
   /// The epoch number the next begin() uses.
   uint64_t epoch() const { return epoch_; }
-  void set_epoch(uint64_t epoch) { epoch_ = epoch; }
+  /// Chooses the epoch of the next begin(), which then starts at its first batch.
+  void set_epoch(uint64_t epoch) {
+    epoch_ = epoch;
+    resume_batch_ = 0;
+    in_epoch_ = false;
+  }
+
+  /// Where the loader is, as torchdata's StatefulDataLoader counts it: JSON
+  /// {"epoch": e, "batch": b, "seed", "shuffle", "batch_size", "drop_last", "num_examples"}
+  /// where the next batch handed out is batch b of epoch e. Inside a range-for, a batch
+  /// counts as handed out once it has been dereferenced, so a state saved in the loop body
+  /// resumes with the batch after the current one. No tensors.
+  SavedState state_dict() const;
+  /// Restores a state_dict(): the next begin() starts epoch e at batch b (and later loops
+  /// go on from epoch e + 1), visiting the same examples in the same order as the saved
+  /// run would have. Throws ValueError (nothing changed) when the state is malformed or
+  /// was saved with another seed, shuffle, batch_size, drop_last or dataset size.
+  void load_state_dict(const SavedState& state);
   /// The dataset indices in the order epoch `epoch` visits them (all N of them, including
   /// those a drop_last would skip): 0..N-1 without shuffle, else a Fisher-Yates shuffle
   /// driven by Philox4x32-10 keyed by the seed, with counters (draw, epoch).
@@ -104,6 +122,12 @@ class DataLoader {
   MnistDataset dataset_;
   DataLoaderOptions opts_;
   uint64_t epoch_ = 0;
+  // Position inside the epoch being iterated (for state_dict): in_epoch_ after begin();
+  // served_ = batches dereferenced so far in epoch current_epoch_.
+  bool in_epoch_ = false;
+  uint64_t current_epoch_ = 0;
+  mutable int64_t served_ = 0;
+  int64_t resume_batch_ = 0;  // where the next begin() starts (load_state_dict)
 };
 
 }  // namespace tessera::data

@@ -17,8 +17,8 @@ using TensorMap = std::map<std::string, Tensor>;
 using Metadata = std::map<std::string, std::string>;
 
 /// Writes tensors (any device, any strides: copied to contiguous CPU bytes) and optional
-/// string metadata to path. The file is written to "<path>.tmp<pid>" and renamed over path,
-/// so a reader never sees a half-written file. Header is space-padded to a multiple of 8
+/// string metadata to path, crash-safely (io::AtomicFile: temporary file in the same folder,
+/// fsync, rename, fsync of the folder), so a reader never sees a half-written file. Header is space-padded to a multiple of 8
 /// bytes, as the reference implementation does. Throws IOError naming the path when it
 /// cannot be written, ValueError for the reserved name "__metadata__".
 void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {});

@@ -6,8 +6,12 @@
 // Parameters whose grad is undefined (not reached by backward) are skipped.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "tessera/io/saved_state.hpp"
 #include "tessera/tensor.hpp"
 
 namespace tessera::optim {
@@ -32,6 +36,38 @@ class Optimizer {
   const std::vector<Tensor>& parameters() const { return params_; }
   /// Number of step() calls so far.
   int64_t step_count() const { return step_count_; }
+
+  /// The optimizer's whole state in PyTorch's layout (torch.optim.Optimizer.state_dict):
+  /// tensors "state.<i>.<name>" for parameter i (SGD: momentum_buffer; Adam/AdamW: exp_avg,
+  /// exp_avg_sq, max_exp_avg_sq with amsgrad), absent before its first step; JSON
+  /// {"type": "Adam", "step_count": n, "state": {"<i>": {"step": t}},
+  ///  "param_groups": [{"lr": ..., <the options>, "params": [0, 1, ...]}]}.
+  /// The tensors are copies: later steps do not change them.
+  SavedState state_dict() const;
+  /// Restores a state_dict() of the same optimizer type over the same parameters (same
+  /// count, shapes): moments, step counts, learning rate and options. Everything is checked
+  /// before anything changes, so a failed load leaves the optimizer as it was. Throws
+  /// ValueError naming the optimizer and listing every problem (type, parameter count,
+  /// missing, unexpected or mis-shaped tensors, bad JSON).
+  void load_state_dict(const SavedState& state);
+  /// The optimizer's name: "SGD", "Adam", "AdamW".
+  virtual const char* type_name() const = 0;
+
+ protected:
+  /// One optimizer's specifics for state_dict: its per-parameter tensor slots (name ->
+  /// element i belongs to parameter i), of which a parameter with state has the first
+  /// `required` (the others are optional), and per-parameter step counters (or null).
+  struct StateSlots {
+    std::vector<std::pair<std::string, std::vector<Tensor>*>> tensors;
+    std::size_t required = 0;
+    std::vector<int64_t>* steps = nullptr;
+  };
+  virtual StateSlots state_slots() const = 0;
+  /// Options as a JSON object's text (PyTorch's param_group keys, lr and params excluded).
+  virtual std::string options_json() const = 0;
+  /// Validates options_json() text (ValueError naming the key, nothing changed) and returns
+  /// the function that applies it.
+  virtual std::function<void()> prepare_options(const std::string& text) = 0;
 
  protected:
   /// Whether step() can update param from grad with the backend's fused update: param
@@ -66,6 +102,12 @@ class SGD : public Optimizer {
   SGD(std::vector<Tensor> params, const SGDOptions& options);
   void step() override;
   const SGDOptions& options() const { return options_; }
+  const char* type_name() const override { return "SGD"; }
+
+ protected:
+  StateSlots state_slots() const override;
+  std::string options_json() const override;
+  std::function<void()> prepare_options(const std::string& text) override;
 
  private:
   SGDOptions options_;
@@ -94,9 +136,13 @@ class Adam : public Optimizer {
   Adam(std::vector<Tensor> params, const AdamOptions& options = AdamOptions());
   void step() override;
   const AdamOptions& options() const { return options_; }
+  const char* type_name() const override { return decoupled_ ? "AdamW" : "Adam"; }
 
  protected:
   Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled);
+  StateSlots state_slots() const override;
+  std::string options_json() const override;
+  std::function<void()> prepare_options(const std::string& text) override;
 
  private:
   AdamOptions options_;
