@@ -3,11 +3,16 @@
 //   mnist_conv --epochs 1                      # Fashion-MNIST from dataset-fashion-mnist
 //   mnist_conv --data data/mnist-digits --epochs 3
 //   mnist_conv --device cuda --epochs 3 --save net.safetensors
+//   mnist_conv --epochs 3 --save-every 500              # checkpoints in checkpoints/
+//   mnist_conv --epochs 3 --resume checkpoints          # continues from the newest one
+// SIGINT (Ctrl-C) or SIGTERM finishes the current step, writes a checkpoint and exits with
+// status 130 / 143; --resume then continues bit for bit.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -21,6 +26,7 @@
 #include "tessera/data/dataloader.hpp"
 #include "tessera/data/mnist.hpp"
 #include "tessera/env/report.hpp"
+#include "tessera/io/checkpoint.hpp"
 #include "tessera/nn/serialize.hpp"
 #include "tessera/ops.hpp"
 #include "tessera/optim/lr_scheduler.hpp"
@@ -54,6 +60,11 @@ struct Args {
   std::string save, load;
   int threads = 0;
   int64_t log_interval = 100;
+  int64_t save_every = 0;
+  int keep_last = 3;
+  std::string checkpoint_dir = "checkpoints";
+  std::string resume;
+  int64_t crash_at_step = 0;  // testing: SIGKILL itself after this many steps
 };
 
 double seconds_since(Clock::time_point t0) {
@@ -224,12 +235,40 @@ int run(const Args& a) {
   // Learning-rate schedule: cosine annealing to 0 over all training steps (stepped per
   // batch), or StepLR multiplying by gamma after every epoch (pytorch/examples' choice).
   const bool cosine = a.schedule == "cosine";
-  std::unique_ptr<optim::CosineAnnealingLR> cosine_lr;
-  std::unique_ptr<optim::StepLR> step_lr;
+  std::unique_ptr<optim::LRScheduler> scheduler;
   if (cosine && a.epochs > 0)
-    cosine_lr = std::make_unique<optim::CosineAnnealingLR>(*opt, int64_t(a.epochs) * train_loader.num_batches());
+    scheduler = std::make_unique<optim::CosineAnnealingLR>(*opt, int64_t(a.epochs) * train_loader.num_batches());
   else if (!cosine)
-    step_lr = std::make_unique<optim::StepLR>(*opt, 1, a.gamma);
+    scheduler = std::make_unique<optim::StepLR>(*opt, 1, a.gamma);
+
+  // Everything a resumed run needs to continue bit for bit.
+  io::Checkpoint checkpoint;
+  checkpoint.model(*net).optimizer(*opt).loader(train_loader).generator(default_generator());
+  if (scheduler) checkpoint.scheduler(*scheduler);
+  int64_t global_step = 0;
+  if (!a.resume.empty()) {
+    std::string dir = a.resume;
+    if (!io::is_checkpoint(dir)) {  // a run's folder: its newest finished checkpoint
+      io::CheckpointManagerOptions o;
+      o.keep_last = 0;
+      if (auto last = io::CheckpointManager(dir, checkpoint, o).latest()) dir = *last;
+    }
+    const io::CheckpointInfo info = checkpoint.load(dir);
+    global_step = info.step;
+    std::cout << "resumed from " << dir << " at step " << global_step << " (epoch "
+              << train_loader.epoch() + 1 << ")\n";
+  }
+  io::CheckpointManagerOptions manager_opts;
+  manager_opts.save_every = a.save_every;
+  manager_opts.keep_last = a.keep_last;
+  std::unique_ptr<io::CheckpointManager> manager;
+  auto save_checkpoint = [&] {
+    if (!manager) manager = std::make_unique<io::CheckpointManager>(a.checkpoint_dir, checkpoint, manager_opts);
+    const std::string dir = manager->save(global_step, {{"example", "mnist_conv"}});
+    if (::isatty(::fileno(stdout))) std::cout << "\n";
+    std::cout << "checkpoint " << dir << "\n" << std::flush;
+  };
+  io::InterruptGuard interrupt;
   std::ostringstream schedule;
   if (cosine) schedule << "cosine to 0";
   else schedule << "x" << a.gamma << " per epoch";
@@ -248,18 +287,23 @@ int run(const Args& a) {
   const auto t_total = Clock::now();
   double train_seconds = 0;
   int64_t train_images = 0;
-  for (int epoch = 1; epoch <= a.epochs; ++epoch) {
+  const bool save_due_on = a.save_every > 0;
+  auto save_due = [&] { return save_due_on && global_step % a.save_every == 0; };
+  // The loader knows the epoch (0-based) and batch to continue from (a fresh run: 0, 0).
+  for (int epoch = int(train_loader.epoch()) + 1; epoch <= a.epochs; ++epoch) {
     net->train();
-    train_loader.set_epoch(uint64_t(epoch - 1));
+    const int64_t first_batch = train_loader.start_batch();
     Progress progress(epoch, a.epochs, train_loader.num_batches(), a.log_interval);
     Tensor loss_sum;  // on the device; read only when the progress line is drawn
-    int64_t step = 0, images = 0, since_draw = 0;
+    int64_t step = first_batch, images = 0, since_draw = 0;
     for (const data::Batch& b : train_loader) {
       opt->zero_grad();
       Tensor loss = nll_loss(net->forward(b.data), b.target);
       loss.backward();
       opt->step();
-      if (cosine_lr) cosine_lr->step();
+      if (cosine) scheduler->step();
+      ++global_step;
+      if (a.crash_at_step > 0 && global_step == a.crash_at_step) ::raise(SIGKILL);  // testing: a hard crash
       {
         NoGradGuard no_grad;
         if (!loss_sum.defined() || since_draw == 0) loss_sum = loss.detach().to(kFloat64);
@@ -272,11 +316,28 @@ int run(const Args& a) {
         progress.update(step, images, loss_sum.item<double>() / double(since_draw));
         since_draw = 0;
       }
+      // A checkpoint after the epoch's last step waits for the end-of-epoch schedule step.
+      if (step < train_loader.num_batches() && (save_due() || interrupt.requested())) {
+        save_checkpoint();
+        if (interrupt.requested()) {
+          std::cout << "mnist_conv: stopped by signal " << interrupt.requested() << " at step " << global_step
+                    << "; continue with --resume " << a.checkpoint_dir << "\n";
+          return interrupt.exit_status();
+        }
+      }
     }
     const double epoch_seconds = progress.elapsed();
     train_seconds += epoch_seconds;
     train_images += images;
-    if (step_lr) step_lr->step();
+    if (!cosine && scheduler) scheduler->step();
+    if (save_due() || interrupt.requested()) {
+      save_checkpoint();
+      if (interrupt.requested()) {
+        std::cout << "mnist_conv: stopped by signal " << interrupt.requested() << " at step " << global_step
+                  << "; continue with --resume " << a.checkpoint_dir << "\n";
+        return interrupt.exit_status();
+      }
+    }
     const auto t_eval = Clock::now();
     EvalResult r = evaluate(*net, test_loader);
     std::printf("epoch %d: test loss %.4f, accuracy %lld/%lld (%.2f%%), train %.1f s, test %.1f s\n", epoch,
@@ -336,6 +397,18 @@ int main(int argc, char** argv) {
   app.add_option("--log-interval", a.log_interval, "steps between progress lines when stdout is not a terminal")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--save-every", a.save_every, "write a checkpoint every N training steps (0: only on SIGINT/SIGTERM)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--checkpoint-dir", a.checkpoint_dir, "folder of the run's checkpoints (one subfolder per step)")
+      ->capture_default_str();
+  app.add_option("--keep-last", a.keep_last, "finished checkpoints kept (0: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--resume", a.resume, "continue from a checkpoint folder, or the newest one in a run's folder")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--crash-at-step", a.crash_at_step, "testing: kill the process with SIGKILL after step N")
+      ->group("");
   CLI11_PARSE(app, argc, argv);
 
   try {

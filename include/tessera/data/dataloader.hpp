@@ -87,6 +87,8 @@ class DataLoader {
   int64_t num_examples() const;
   /// The epoch number the next begin() uses.
   uint64_t epoch() const { return epoch_; }
+  /// The batch the next begin() starts at: 0, or where load_state_dict() left it.
+  int64_t start_batch() const { return resume_batch_; }
   /// Chooses the epoch of the next begin(), which then starts at its first batch.
   void set_epoch(uint64_t epoch) {
     epoch_ = epoch;
