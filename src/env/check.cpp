@@ -2,6 +2,8 @@
 // Nothing here touches the machine; every rule is unit-tested with hand-built Reports.
 #include "tessera/env/report.hpp"
 
+#include "check_stack.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <regex>
@@ -240,12 +242,38 @@ std::string gpu_label(const Gpu& g) {
   return "cuda:" + std::to_string(g.index) + " " + g.name + " (cc " + cc_str(g.cc_major, g.cc_minor) + ")";
 }
 
+}  // namespace
+
+namespace detail {
+
 std::string driver_fix(const Version& need) {
   return "install an NVIDIA driver that supports CUDA " + need.str() +
          " or newer (nvidia-smi shows the CUDA version a driver supports)";
 }
 
-}  // namespace
+Verdict judge_driver(const Version& d, const Version& v, const std::string& pair) {
+  if (!(d < v)) return {Status::OK, pair, ""};
+  if (d.major == v.major && v.major >= 11)
+    return {Status::WARN,
+            pair + ": runs under CUDA's minor-version compatibility (same major, CUDA 11 and later), but PTX "
+                   "from the newer toolkit cannot be JIT-compiled and calls that need the newer driver fail "
+                   "with cudaErrorCallRequiresNewerDriver",
+            driver_fix(v)};
+  if (d.major == v.major)
+    return {Status::FAIL,
+            pair + ": CUDA " + std::to_string(v.major) +
+                ".x has no minor-version compatibility (it began with CUDA 11), so the runtime fails with "
+                "cudaErrorInsufficientDriver",
+            driver_fix(v)};
+  return {Status::FAIL,
+          pair + ": a CUDA " + std::to_string(v.major) + " runtime needs a CUDA " + std::to_string(v.major) +
+              " driver; minor-version compatibility does not cross major versions (cudaErrorInsufficientDriver)",
+          driver_fix(v)};
+}
+
+}  // namespace detail
+
+using detail::driver_fix;
 
 std::vector<Check> check(const Report& r, const CheckOptions& o) {
   std::vector<Check> out;
@@ -334,26 +362,10 @@ std::vector<Check> check(const Report& r, const CheckOptions& o) {
   if (drv.found && drv.version.known() && rt.version.known()) {
     const Version d = major_minor(drv.version), v = rt.version;
     const std::string pair = "driver supports CUDA " + d.str() + ", runtime " + v.str() + " (" + rt.how + ")";
-    if (!(d < v)) {
-      add("driver_vs_runtime", Status::OK, pair, "", true);
-    } else if (d.major == v.major && v.major >= 11) {
-      add("driver_vs_runtime", Status::WARN,
-          pair + ": runs under CUDA's minor-version compatibility (same major, CUDA 11 and later), but PTX "
-                 "from the newer toolkit cannot be JIT-compiled and calls that need the newer driver fail "
-                 "with cudaErrorCallRequiresNewerDriver",
-          driver_fix(v), true);
-    } else if (d.major == v.major) {
-      add("driver_vs_runtime", Status::FAIL,
-          pair + ": CUDA " + std::to_string(v.major) +
-              ".x has no minor-version compatibility (it began with CUDA 11), so the runtime fails with "
-              "cudaErrorInsufficientDriver",
-          driver_fix(v), true);
-    } else {
-      add("driver_vs_runtime", Status::FAIL,
-          pair + ": a CUDA " + std::to_string(v.major) + " runtime needs a CUDA " + std::to_string(v.major) +
-              " driver; minor-version compatibility does not cross major versions (cudaErrorInsufficientDriver)",
-          driver_fix(v) + ", or build Tessera against CUDA " + std::to_string(d.major) + ".x", true);
-    }
+    detail::Verdict verdict = detail::judge_driver(d, v, pair);
+    if (verdict.status == Status::FAIL && d.major < v.major)
+      verdict.fix += ", or build Tessera against CUDA " + std::to_string(d.major) + ".x";
+    add("driver_vs_runtime", verdict.status, verdict.reason, verdict.fix, true);
   }
 
   // runtime
@@ -493,6 +505,7 @@ std::vector<Check> check(const Report& r, const CheckOptions& o) {
       }
     }
   }
+  if (r.python_envs_scanned) detail::check_python_envs(r, add);
   return out;
 }
 
@@ -502,10 +515,15 @@ Status worst(const std::vector<Check>& checks) {
   return w;
 }
 
+namespace {
+/// Checks of other programs on the machine (Python environments): never Tessera's availability.
+bool about_other_programs(const Check& c) { return c.name.rfind("python.", 0) == 0; }
+}  // namespace
+
 std::string cuda_unavailable_reason(const Report& report) {
   const auto checks = check(report, CheckOptions{true});
   for (const auto& c : checks)
-    if (c.status == Status::FAIL && c.name.rfind("gpu.", 0) != 0) return c.reason;
+    if (c.status == Status::FAIL && c.name.rfind("gpu.", 0) != 0 && !about_other_programs(c)) return c.reason;
   const Check* first_gpu_fail = nullptr;
   bool any_gpu_ok = false;
   for (const auto& c : checks) {

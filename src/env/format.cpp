@@ -175,6 +175,29 @@ std::string format_text(const Report& r, const std::vector<Check>& checks) {
     os << "\n";
   }
 
+  if (r.python_envs_scanned) {
+    os << "\nPython environments (read from their dist-info, Python not run)\n";
+    if (r.python_envs.empty()) os << "  (none found)\n";
+    for (const auto& e : r.python_envs) {
+      os << "  " << e.label << "  (" << e.found_by << "; " << e.distributions_scanned << " distributions";
+      if (e.distributions.empty()) os << ", no GPU packages";
+      os << ")\n";
+      if (!e.torch_version.empty())
+        os << "    torch/version.py: " << e.torch_version << ", CUDA " << (e.torch_cuda.empty() ? "none (CPU build)" : e.torch_cuda)
+           << "\n";
+      std::string line;
+      for (const auto& d : e.distributions) {
+        const std::string item = d.name + " " + d.version;
+        if (line.size() + item.size() > 90) {
+          os << "    " << line << "\n";
+          line.clear();
+        }
+        line += (line.empty() ? "" : ", ") + item;
+      }
+      if (!line.empty()) os << "    " << line << "\n";
+    }
+  }
+
   os << "\nEnvironment\n";
   os << "  " << pad("TESSERA_DISABLE_CUDA", 24) << (r.tessera_disable_cuda ? *r.tessera_disable_cuda : "(unset)") << "\n";
   os << "  " << pad("CUDA_VISIBLE_DEVICES", 24) << (r.cuda_visible_devices ? *r.cuda_visible_devices : "(unset)") << "\n";
@@ -194,6 +217,7 @@ std::string format_json(const Report& r, const std::vector<Check>& checks, int i
   using json = nlohmann::ordered_json;
   const BuildInfo& b = r.build;
   json j;
+  j["schema"] = kJsonSchema;
   j["summary"] = summary(r, checks);
   const std::string why = cuda_unavailable_reason(r);
   j["cuda_usable"] = why.empty();
@@ -249,6 +273,39 @@ std::string format_json(const Report& r, const std::vector<Check>& checks, int i
     gpus.push_back(gj);
   }
   j["gpus"] = gpus;
+  if (r.python_envs_scanned) {
+    json envs = json::array();
+    for (const auto& e : r.python_envs) {
+      json ej;
+      ej["label"] = e.label;
+      ej["kind"] = e.kind;
+      ej["prefix"] = e.prefix;
+      ej["found_by"] = e.found_by;
+      ej["site_packages"] = e.site_packages;
+      ej["distributions_scanned"] = e.distributions_scanned;
+      ej["torch_version"] = e.torch_version.empty() ? json(nullptr) : json(e.torch_version);
+      ej["torch_cuda"] = e.torch_cuda.empty() ? json(nullptr) : json(e.torch_cuda);
+      json ds = json::array();
+      for (const auto& d : e.distributions) {
+        json dj;
+        dj["name"] = d.name;
+        dj["version"] = d.version;
+        const int m = distribution_cuda_major(d);
+        dj["cuda_major"] = m > 0 ? json(m) : json(nullptr);
+        dj["dist_info"] = d.dist_info;
+        json pins = json::array();
+        for (const auto& q : d.requires_nvidia) pins.push_back({{"name", q.name}, {"version", q.version.empty() ? json(nullptr) : json(q.version)}});
+        dj["requires_nvidia"] = pins;
+        dj["libraries"] = d.libraries;
+        ds.push_back(dj);
+      }
+      ej["distributions"] = ds;
+      envs.push_back(ej);
+    }
+    j["python_envs"] = envs;
+  } else {
+    j["python_envs"] = nullptr;
+  }
   j["environment"] = {{"TESSERA_DISABLE_CUDA", optional_json(r.tessera_disable_cuda)},
                       {"CUDA_VISIBLE_DEVICES", optional_json(r.cuda_visible_devices)}};
   json cj = json::array();
