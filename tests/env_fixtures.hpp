@@ -6,7 +6,10 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <elf.h>
+
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -39,6 +42,75 @@ struct TempDir {
 inline void write_file(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
   std::ofstream(p) << text;
+}
+
+/// Writes a minimal 64-bit little-endian ELF shared object: one PT_LOAD covering the file,
+/// a PT_DYNAMIC with DT_SONAME, DT_RUNPATH (DT_RPATH when `as_rpath`), DT_NEEDED (those
+/// given), DT_STRTAB and DT_STRSZ.
+/// Enough for read_elf_dynamic and ldconfig; not loadable.
+inline void write_fake_elf(const fs::path& p, const std::string& soname, const std::string& runpath = "",
+                           const std::vector<std::string>& needed = {}, bool as_rpath = false) {
+  std::string strtab(1, '\0');
+  auto add_str = [&](const std::string& s) {
+    const auto off = strtab.size();
+    strtab += s;
+    strtab += '\0';
+    return static_cast<Elf64_Xword>(off);
+  };
+  std::vector<Elf64_Dyn> dyn;
+  auto entry = [&](Elf64_Sxword tag, Elf64_Xword v) {
+    Elf64_Dyn d{};
+    d.d_tag = tag;
+    d.d_un.d_val = v;
+    dyn.push_back(d);
+  };
+  for (const auto& n : needed) entry(DT_NEEDED, add_str(n));
+  if (!soname.empty()) entry(DT_SONAME, add_str(soname));
+  if (!runpath.empty()) entry(as_rpath ? DT_RPATH : DT_RUNPATH, add_str(runpath));
+  const Elf64_Off str_off = sizeof(Elf64_Ehdr) + 2 * sizeof(Elf64_Phdr);
+  Elf64_Off dyn_off = str_off + strtab.size();
+  dyn_off = (dyn_off + 7) / 8 * 8;
+  entry(DT_STRTAB, str_off);
+  entry(DT_STRSZ, strtab.size());
+  entry(DT_NULL, 0);
+  const Elf64_Xword total = dyn_off + dyn.size() * sizeof(Elf64_Dyn);
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_ident[EI_VERSION] = EV_CURRENT;
+  eh.e_type = ET_DYN;
+  eh.e_machine = EM_X86_64;
+  eh.e_version = EV_CURRENT;
+  eh.e_phoff = sizeof(Elf64_Ehdr);
+  eh.e_ehsize = sizeof(Elf64_Ehdr);
+  eh.e_phentsize = sizeof(Elf64_Phdr);
+  eh.e_phnum = 2;
+  Elf64_Phdr load{}, dynamic{};
+  load.p_type = PT_LOAD;
+  load.p_flags = PF_R;
+  load.p_filesz = load.p_memsz = total;
+  load.p_align = 0x1000;
+  dynamic.p_type = PT_DYNAMIC;
+  dynamic.p_flags = PF_R;
+  dynamic.p_offset = dynamic.p_vaddr = dynamic.p_paddr = dyn_off;
+  dynamic.p_filesz = dynamic.p_memsz = dyn.size() * sizeof(Elf64_Dyn);
+  dynamic.p_align = 8;
+  std::string bytes(total, '\0');
+  std::memcpy(&bytes[0], &eh, sizeof(eh));
+  std::memcpy(&bytes[sizeof(eh)], &load, sizeof(load));
+  std::memcpy(&bytes[sizeof(eh) + sizeof(load)], &dynamic, sizeof(dynamic));
+  std::memcpy(&bytes[str_off], strtab.data(), strtab.size());
+  std::memcpy(&bytes[dyn_off], dyn.data(), dyn.size() * sizeof(Elf64_Dyn));
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << bytes;
+}
+
+/// A versioned library file `dir/<real>` with soname `soname` and the link `dir/<soname>` to it,
+/// as packages install them (libcudnn.so.9 -> libcudnn.so.9.1.0).
+inline void install_library(const fs::path& dir, const std::string& soname, const std::string& real) {
+  write_fake_elf(dir / real, soname);
+  fs::create_symlink(real, dir / soname);
 }
 
 /// An environment map for DiscoveryOptions::getenv.
@@ -118,6 +190,22 @@ inline tessera::env::PythonEnv fixture_env(const std::string& relative, const st
   o.extra = {data_dir() + "/" + relative};
   auto envs = tessera::env::find_python_envs(o);
   REQUIRE(envs.size() == 1);
+  envs[0].label = label;
+  return envs[0];
+}
+
+/// Copies the fixture environment tests/data/env/<relative> into `into` and creates every
+/// library its wheels' RECORDs list as a fake ELF file with the file name as soname; returns
+/// it read back with the given label.
+inline tessera::env::PythonEnv materialize_env(const std::string& relative, const fs::path& into, const std::string& label) {
+  fs::copy(data_dir() + "/" + relative, into, fs::copy_options::recursive);
+  tessera::env::DiscoveryOptions o = fixture_discovery("/nonexistent");
+  o.system_site_packages = std::vector<std::string>{};
+  o.extra = {into.string()};
+  auto envs = tessera::env::find_python_envs(o);
+  REQUIRE(envs.size() == 1);
+  for (const auto& d : envs[0].distributions)
+    for (const auto& lib : d.libraries) write_fake_elf(lib, fs::path(lib).filename().string());
   envs[0].label = label;
   return envs[0];
 }

@@ -28,5 +28,6 @@ std::string driver_fix(const Version& need);
 using AddCheck = std::function<void(std::string, Status, std::string, std::string, bool)>;
 
 void check_python_envs(const Report& r, const AddCheck& add);
+void check_loader(const Report& r, const AddCheck& add);
 
 }  // namespace tessera::env::detail

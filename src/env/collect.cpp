@@ -316,6 +316,7 @@ Report collect(const CollectOptions& options) {
     r.python_envs = find_python_envs(options.discovery);
     r.python_envs_scanned = true;
   }
+  if (options.loader) r.loader = scan_loader(r, options.loader_options);
   return r;
 }
 
@@ -323,6 +324,7 @@ const Report& process_report() {
   static const Report report = [] {
     CollectOptions core;
     core.python_envs = false;
+    core.loader = false;
     return collect(core);
   }();
   return report;

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -198,6 +199,42 @@ std::string format_text(const Report& r, const std::vector<Check>& checks) {
     }
   }
 
+  if (r.loader.scanned) {
+    const LoaderReport& L = r.loader;
+    os << "\nLibrary copies on the loader's path (ld.so cache: " << L.cache_source << ")\n";
+    os << "  " << pad("LD_LIBRARY_PATH", 16);
+    if (L.ld_library_path.empty()) os << "(unset)";
+    for (size_t i = 0; i < L.ld_library_path.size(); ++i) os << (i ? ":" : "") << L.ld_library_path[i];
+    os << "\n";
+    if (L.copies.empty()) os << "  (no copy of libcudart, libcublas, libcudnn or libnccl found)\n";
+    for (const auto& c : L.copies) {
+      os << "  " << pad(c.file, 18) << pad(c.version.empty() ? "?" : c.version, 12) << c.resolved_path;
+      std::string via;
+      for (const auto& v : c.found_via) via += (via.empty() ? "" : ", ") + v;
+      os << "  [" << via << (c.version_source.empty() ? "" : "; version from " + c.version_source) << "]\n";
+    }
+    for (const auto& p : L.processes) {
+      std::vector<std::string> files;
+      for (const auto& c : L.copies)
+        if (std::find(files.begin(), files.end(), c.file) == files.end()) files.push_back(c.file);
+      std::string loads;
+      for (const auto& f : files) {
+        const auto [i, via] = resolve(L, p, f);
+        if (i >= 0) loads += "\n    " + pad(f, 18) + L.copies[static_cast<size_t>(i)].resolved_path + "  (" + via + ")";
+      }
+      if (!loads.empty()) os << "  " << p.process << " loads:" << loads << "\n";
+    }
+    for (const auto& b : L.tessera_binaries) {
+      auto join = [](const std::vector<std::string>& v) {
+        std::string s;
+        for (const auto& x : v) s += (s.empty() ? "" : ":") + x;
+        return s.empty() ? std::string("(none)") : s;
+      };
+      os << "  " << file_name(b.path) << ": RPATH " << join(b.rpath) << ", RUNPATH " << join(b.runpath)
+         << (b.error.empty() ? "" : " (" + b.error + ")") << "\n";
+    }
+  }
+
   os << "\nEnvironment\n";
   os << "  " << pad("TESSERA_DISABLE_CUDA", 24) << (r.tessera_disable_cuda ? *r.tessera_disable_cuda : "(unset)") << "\n";
   os << "  " << pad("CUDA_VISIBLE_DEVICES", 24) << (r.cuda_visible_devices ? *r.cuda_visible_devices : "(unset)") << "\n";
@@ -305,6 +342,41 @@ std::string format_json(const Report& r, const std::vector<Check>& checks, int i
     j["python_envs"] = envs;
   } else {
     j["python_envs"] = nullptr;
+  }
+  if (r.loader.scanned) {
+    const LoaderReport& L = r.loader;
+    json lj;
+    lj["ld_library_path"] = L.ld_library_path;
+    lj["cache_source"] = L.cache_source;
+    json copies = json::array();
+    for (const auto& c : L.copies)
+      copies.push_back({{"library", c.library}, {"file", c.file}, {"paths", c.paths}, {"resolved_path", c.resolved_path},
+                        {"soname", c.soname.empty() ? json(nullptr) : json(c.soname)},
+                        {"version", c.version.empty() ? json(nullptr) : json(c.version)},
+                        {"version_source", c.version_source.empty() ? json(nullptr) : json(c.version_source)},
+                        {"found_via", c.found_via}});
+    lj["copies"] = copies;
+    json procs = json::array();
+    for (const auto& p : L.processes) {
+      json steps = json::array();
+      for (const auto& st : p.steps) steps.push_back({{"dir", st.dir.empty() ? json(nullptr) : json(st.dir)}, {"via", st.via}});
+      json loads = json::object();
+      for (const auto& c : L.copies) {
+        if (loads.contains(c.file)) continue;
+        const auto [i, via] = resolve(L, p, c.file);
+        loads[c.file] = i < 0 ? json(nullptr) : json({{"path", L.copies[static_cast<size_t>(i)].resolved_path}, {"via", via}});
+      }
+      procs.push_back({{"process", p.process}, {"description", p.description}, {"steps", steps}, {"loads", loads}});
+    }
+    lj["processes"] = procs;
+    json bins = json::array();
+    for (const auto& b : L.tessera_binaries)
+      bins.push_back({{"path", b.path}, {"rpath", b.rpath}, {"runpath", b.runpath},
+                      {"error", b.error.empty() ? json(nullptr) : json(b.error)}});
+    lj["tessera_binaries"] = bins;
+    j["loader"] = lj;
+  } else {
+    j["loader"] = nullptr;
   }
   j["environment"] = {{"TESSERA_DISABLE_CUDA", optional_json(r.tessera_disable_cuda)},
                       {"CUDA_VISIBLE_DEVICES", optional_json(r.cuda_visible_devices)}};

@@ -14,6 +14,7 @@
 // (cudaRuntimeGetVersion, cuDriverGetVersion); cuDNN is 1000*major + 100*minor + patch up to
 // 8.x and 10000*major + 100*minor + patch from 9.0 (cudnnGetVersion).
 #pragma once
+#include "tessera/env/loader.hpp"
 #include "tessera/env/python_envs.hpp"
 
 #include <cstdint>
@@ -118,6 +119,8 @@ struct Report {
   /// Python environments on the machine and their GPU wheels (CollectOptions::python_envs).
   std::vector<PythonEnv> python_envs;
   bool python_envs_scanned = false;  ///< false: not looked for (no python.* checks)
+  /// The copies of the CUDA libraries on the loader's path and who loads which (CollectOptions::loader).
+  LoaderReport loader;
 };
 
 /// What collect() looks at beyond Tessera's own chain, and where (tests inject fixtures).
@@ -125,6 +128,10 @@ struct CollectOptions {
   /// Look for Python environments and read their dist-info (find_python_envs).
   bool python_envs = true;
   DiscoveryOptions discovery;
+  /// Scan the loader's path for copies of the CUDA libraries (scan_loader), after the Python
+  /// environments so that their wheels' folders count.
+  bool loader = true;
+  LoaderOptions loader_options;
 };
 
 /// Builds a Report for this process and machine: build configuration, then dlopen of
@@ -192,6 +199,11 @@ struct CheckOptions {
 ///   not older: cuDNN's rule, as for Tessera).
 /// - python.<env>.driver: the driver supports the CUDA runtime the environment loads (its
 ///   nvidia-cuda-runtime wheel, else torch's CUDA), under the same rule as driver_vs_runtime.
+/// - shadow.<file> (e.g. shadow.libcudnn.so.9), for each library file with more than one copy:
+///   which copy Tessera loads; WARN when a copy earlier on the search (LD_LIBRARY_PATH, ...)
+///   shadows a newer one.
+/// - python.<env>.shadow.<file>: WARN when a Python process of the environment would load a
+///   copy other than its own wheel's (LD_LIBRARY_PATH comes before the wheels' RUNPATH).
 /// When the CUDA backend is not built or TESSERA_DISABLE_CUDA is set, stack problems do
 /// not stop Tessera from running: what would be a FAIL is reported as WARN. The python.*
 /// checks are about other programs and never change Tessera's own availability.
