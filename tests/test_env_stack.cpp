@@ -211,3 +211,61 @@ TEST_CASE("env python: text and JSON list the environments", "[env][python]") {
     }
   CHECK(saw);
 }
+
+TEST_CASE("env ptx: the PTX ISA table", "[env][ptx]") {
+  auto [cuda, isa] = GENERATE(table<std::string, std::string>({{"9.0", "6.0"},
+                                                               {"10.2", "6.5"},
+                                                               {"11.0", "7.0"},
+                                                               {"11.8", "7.8"},
+                                                               {"12.4", "8.4"},
+                                                               {"12.5", "8.5"},
+                                                               {"12.6", "8.5"},  // 12.6 kept ISA 8.5
+                                                               {"12.8", "8.7"},
+                                                               {"12.9", "8.8"},
+                                                               {"13.0", "9.0"}}));
+  CHECK(ptx_isa_of_toolkit(Version::parse(cuda)).str() == isa);
+  CHECK(max_ptx_isa_of_driver(Version::parse(cuda)).str() == isa);
+  CHECK_FALSE(ptx_isa_of_toolkit(Version(8, 0)).known());
+  CHECK_FALSE(ptx_isa_of_toolkit(Version(99, 0)).known());
+  bool beyond = false;
+  CHECK(max_ptx_isa_of_driver(Version(99, 0), &beyond).str() == "9.1");
+  CHECK(beyond);
+  int rows = 0;
+  const PtxIsaRow* t = ptx_isa_table(&rows);
+  REQUIRE(rows > 20);
+  for (int i = 1; i < rows; ++i) {  // ordered by release, ISA never going back
+    CHECK(Version(t[i - 1].cuda_major, t[i - 1].cuda_minor) < Version(t[i].cuda_major, t[i].cuda_minor));
+    CHECK_FALSE(Version(t[i].ptx_major, t[i].ptx_minor) < Version(t[i - 1].ptx_major, t[i - 1].ptx_minor));
+  }
+}
+
+TEST_CASE("env ptx: PTX newer than the driver can JIT", "[env][ptx]") {
+  Report r = healthy_cuda12_report();  // PTX compute_90 in the binary
+  r.build.cuda_compiled = Version(12, 8, 93);
+  r.cuda_runtime.version = Version(12, 8);
+  r.cublas_cuda_version = r.cudnn_cuda_version = Version(12, 8);
+  r.driver.library.version = Version::from_cuda(12040);
+  // The A100 has SASS: the PTX is unused there, a WARN that names error 222.
+  Check c = require_check(check(r), "ptx");
+  CHECK(c.status == Status::WARN);
+  CHECK_THAT(c.reason, Catch::Contains("ISA 8.7 (nvcc 12.8)") && Catch::Contains("up to ISA 8.4") && Catch::Contains("(222)"));
+  CHECK_THAT(c.fix, Catch::Contains("supports CUDA 12.8"));
+  // A GPU without SASS needs the PTX: FAIL, for ptx and for that GPU.
+  r.gpus[0].name = "NVIDIA B200";
+  r.gpus[0].cc_major = 10;
+  const auto checks = check(r);
+  c = require_check(checks, "ptx");
+  CHECK(c.status == Status::FAIL);
+  CHECK_THAT(c.reason, Catch::Contains("the provided PTX was compiled with an unsupported toolchain"));
+  CHECK(require_check(checks, "gpu.0").status == Status::FAIL);
+  CHECK_THAT(require_check(checks, "gpu.0").reason, Catch::Contains("PTX ISA 8.7"));
+  // nvcc 12.6 still writes ISA 8.5, which a 12.5 driver JITs.
+  r.build.cuda_compiled = Version(12, 6, 85);
+  r.cuda_runtime.version = Version(12, 6);
+  r.driver.library.version = Version::from_cuda(12050);
+  CHECK(require_check(check(r), "ptx").status == Status::OK);
+  CHECK(require_check(check(r), "gpu.0").status == Status::OK);
+  // No PTX in the binary: no ptx check.
+  r.build.cuda_architectures = "80-real,90-real";
+  CHECK(find_check(check(r), "ptx") == nullptr);
+}

@@ -242,6 +242,21 @@ std::string gpu_label(const Gpu& g) {
   return "cuda:" + std::to_string(g.index) + " " + g.name + " (cc " + cc_str(g.cc_major, g.cc_minor) + ")";
 }
 
+/// Whether PTX written by the nvcc of CUDA `toolkit` is newer than a driver for CUDA `driver`
+/// can JIT: by PTX ISA when the table knows both, else by CUDA version.
+bool ptx_too_new(const Version& toolkit, const Version& driver) {
+  const Version isa = ptx_isa_of_toolkit(toolkit);
+  bool beyond = false;
+  const Version limit = max_ptx_isa_of_driver(driver, &beyond);
+  if (isa.known() && limit.known()) return limit < isa && !beyond;
+  return driver < toolkit;
+}
+
+std::string ptx_isa_words(const Version& toolkit) {
+  const Version isa = ptx_isa_of_toolkit(toolkit);
+  return isa.known() ? " (PTX ISA " + isa.str() + ")" : std::string();
+}
+
 }  // namespace
 
 namespace detail {
@@ -478,11 +493,11 @@ std::vector<Check> check(const Report& r, const CheckOptions& o) {
           break;
         case ArchSupport::PTX_JIT: {
           const Version c = major_minor(r.build.cuda_compiled);
-          if (drv.found && drv.version.known() && c.known() && major_minor(drv.version) < c) {
+          if (drv.found && drv.version.known() && c.known() && ptx_too_new(c, major_minor(drv.version))) {
             add(name, Status::FAIL,
                 label + ": needs PTX " + cov.detail.substr(cov.detail.find("compute_")) + " written by CUDA " + c.str() +
-                    ", but the driver supports only CUDA " + major_minor(drv.version).str() +
-                    " and cannot JIT-compile newer PTX",
+                    ptx_isa_words(c) + ", but the driver supports only CUDA " + major_minor(drv.version).str() +
+                    " and cannot JIT-compile newer PTX (cudaErrorUnsupportedPtxVersion, 222)",
                 driver_fix(c) + ", or " + rebuild, true);
           } else {
             add(name, Status::OK, label + ": " + cov.detail + " (slower first start; the driver caches the result)", "",
@@ -505,6 +520,45 @@ std::vector<Check> check(const Report& r, const CheckOptions& o) {
       }
     }
   }
+  // ptx: the PTX in the binary against the driver's JIT
+  if (r.build.with_cuda && drv.found && drv.version.known() && r.build.cuda_compiled.known()) {
+    std::vector<ArchEntry> entries;
+    std::string token;
+    bool has_ptx = false;
+    if (parse_architectures(r.build.cuda_architectures, entries, token) == ArchParse::Ok)
+      for (const auto& e : entries) has_ptx = has_ptx || e.ptx;
+    if (has_ptx) {
+      const Version c = major_minor(r.build.cuda_compiled), d = major_minor(drv.version);
+      const Version isa = ptx_isa_of_toolkit(c);
+      bool beyond = false;
+      const Version limit = max_ptx_isa_of_driver(d, &beyond);
+      const std::string pair =
+          "PTX in the binary: " + (isa.known() ? "ISA " + isa.str() : std::string("ISA unknown")) + " (nvcc " + c.str() +
+          "); the driver (CUDA " + d.str() + ") JITs PTX up to ISA " + (limit.known() ? limit.str() : std::string("?")) +
+          (beyond ? " or newer" : "");
+      if (!ptx_too_new(c, d)) {
+        add("ptx", Status::OK, pair, "", true);
+      } else {
+        std::string needing;
+        for (const auto& g : r.gpus)
+          if (arch_coverage(r.build.cuda_architectures, g.cc_major, g.cc_minor).support == ArchSupport::PTX_JIT)
+            needing += (needing.empty() ? "" : ", ") + gpu_label(g);
+        const std::string fix = driver_fix(c) + "; or rebuild with SASS for the GPU (-DCMAKE_CUDA_ARCHITECTURES=\"<cc>-real;...\") "
+                                "or with a CUDA toolkit not newer than " + d.str();
+        if (!needing.empty())
+          add("ptx", Status::FAIL,
+              pair + ": " + needing + " has no SASS in the binary and needs this PTX, so the first kernel launch fails "
+                     "with cudaErrorUnsupportedPtxVersion (222): \"the provided PTX was compiled with an unsupported toolchain\"",
+              fix, true);
+        else
+          add("ptx", Status::WARN,
+              pair + ": unused on these GPUs (they have SASS), but on a GPU without SASS the launch fails with "
+                     "cudaErrorUnsupportedPtxVersion (222)",
+              fix, true);
+      }
+    }
+  }
+
   if (r.python_envs_scanned) detail::check_python_envs(r, add);
   if (r.loader.scanned) detail::check_loader(r, add);
   return out;

@@ -15,6 +15,7 @@
 // 8.x and 10000*major + 100*minor + patch from 9.0 (cudnnGetVersion).
 #pragma once
 #include "tessera/env/loader.hpp"
+#include "tessera/env/ptx.hpp"
 #include "tessera/env/python_envs.hpp"
 
 #include <cstdint>
@@ -188,8 +189,13 @@ struct CheckOptions {
 /// - cudnn: loaded major equals compiled major and loaded minor >= compiled minor, else
 ///   FAIL (cuDNN's API compatibility rule; PyTorch applies the same one).
 /// - gpu.N: the compiled architectures carry SASS for the GPU (OK), or PTX it can JIT
-///   (OK, FAIL when the driver is older than the toolkit that wrote the PTX), or neither
+///   (OK, FAIL when the PTX's ISA is newer than the driver can JIT: ptx_isa_of_toolkit versus
+///   max_ptx_isa_of_driver; by CUDA versions when the table does not know them), or neither
 ///   (FAIL).
+/// - ptx: present when the build carries PTX and a driver is found: the PTX ISA nvcc wrote
+///   (from the toolkit version: the fatbins are compressed) against the newest the driver
+///   JITs. Newer: FAIL when a GPU needs that PTX (CUDA error 222 at the first launch), WARN
+///   when every GPU has SASS (the PTX only matters on other GPUs).
 /// - python.<env>.wheels: the CUDA major versions of the GPU packages in one Python
 ///   environment agree (torch's +cuXYZ / version.py, jax-cudaNN-*, cupy-cudaNNx, every
 ///   nvidia-* wheel with a known major), and installed nvidia-* wheels match the pins of
