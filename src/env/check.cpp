@@ -2,6 +2,8 @@
 // Nothing here touches the machine; every rule is unit-tested with hand-built Reports.
 #include "tessera/env/report.hpp"
 
+#include "check_stack.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <regex>
@@ -240,12 +242,53 @@ std::string gpu_label(const Gpu& g) {
   return "cuda:" + std::to_string(g.index) + " " + g.name + " (cc " + cc_str(g.cc_major, g.cc_minor) + ")";
 }
 
+/// Whether PTX written by the nvcc of CUDA `toolkit` is newer than a driver for CUDA `driver`
+/// can JIT: by PTX ISA when the table knows both, else by CUDA version.
+bool ptx_too_new(const Version& toolkit, const Version& driver) {
+  const Version isa = ptx_isa_of_toolkit(toolkit);
+  bool beyond = false;
+  const Version limit = max_ptx_isa_of_driver(driver, &beyond);
+  if (isa.known() && limit.known()) return limit < isa && !beyond;
+  return driver < toolkit;
+}
+
+std::string ptx_isa_words(const Version& toolkit) {
+  const Version isa = ptx_isa_of_toolkit(toolkit);
+  return isa.known() ? " (PTX ISA " + isa.str() + ")" : std::string();
+}
+
+}  // namespace
+
+namespace detail {
+
 std::string driver_fix(const Version& need) {
   return "install an NVIDIA driver that supports CUDA " + need.str() +
          " or newer (nvidia-smi shows the CUDA version a driver supports)";
 }
 
-}  // namespace
+Verdict judge_driver(const Version& d, const Version& v, const std::string& pair) {
+  if (!(d < v)) return {Status::OK, pair, ""};
+  if (d.major == v.major && v.major >= 11)
+    return {Status::WARN,
+            pair + ": runs under CUDA's minor-version compatibility (same major, CUDA 11 and later), but PTX "
+                   "from the newer toolkit cannot be JIT-compiled and calls that need the newer driver fail "
+                   "with cudaErrorCallRequiresNewerDriver",
+            driver_fix(v)};
+  if (d.major == v.major)
+    return {Status::FAIL,
+            pair + ": CUDA " + std::to_string(v.major) +
+                ".x has no minor-version compatibility (it began with CUDA 11), so the runtime fails with "
+                "cudaErrorInsufficientDriver",
+            driver_fix(v)};
+  return {Status::FAIL,
+          pair + ": a CUDA " + std::to_string(v.major) + " runtime needs a CUDA " + std::to_string(v.major) +
+              " driver; minor-version compatibility does not cross major versions (cudaErrorInsufficientDriver)",
+          driver_fix(v)};
+}
+
+}  // namespace detail
+
+using detail::driver_fix;
 
 std::vector<Check> check(const Report& r, const CheckOptions& o) {
   std::vector<Check> out;
@@ -334,26 +377,10 @@ std::vector<Check> check(const Report& r, const CheckOptions& o) {
   if (drv.found && drv.version.known() && rt.version.known()) {
     const Version d = major_minor(drv.version), v = rt.version;
     const std::string pair = "driver supports CUDA " + d.str() + ", runtime " + v.str() + " (" + rt.how + ")";
-    if (!(d < v)) {
-      add("driver_vs_runtime", Status::OK, pair, "", true);
-    } else if (d.major == v.major && v.major >= 11) {
-      add("driver_vs_runtime", Status::WARN,
-          pair + ": runs under CUDA's minor-version compatibility (same major, CUDA 11 and later), but PTX "
-                 "from the newer toolkit cannot be JIT-compiled and calls that need the newer driver fail "
-                 "with cudaErrorCallRequiresNewerDriver",
-          driver_fix(v), true);
-    } else if (d.major == v.major) {
-      add("driver_vs_runtime", Status::FAIL,
-          pair + ": CUDA " + std::to_string(v.major) +
-              ".x has no minor-version compatibility (it began with CUDA 11), so the runtime fails with "
-              "cudaErrorInsufficientDriver",
-          driver_fix(v), true);
-    } else {
-      add("driver_vs_runtime", Status::FAIL,
-          pair + ": a CUDA " + std::to_string(v.major) + " runtime needs a CUDA " + std::to_string(v.major) +
-              " driver; minor-version compatibility does not cross major versions (cudaErrorInsufficientDriver)",
-          driver_fix(v) + ", or build Tessera against CUDA " + std::to_string(d.major) + ".x", true);
-    }
+    detail::Verdict verdict = detail::judge_driver(d, v, pair);
+    if (verdict.status == Status::FAIL && d.major < v.major)
+      verdict.fix += ", or build Tessera against CUDA " + std::to_string(d.major) + ".x";
+    add("driver_vs_runtime", verdict.status, verdict.reason, verdict.fix, true);
   }
 
   // runtime
@@ -466,11 +493,11 @@ std::vector<Check> check(const Report& r, const CheckOptions& o) {
           break;
         case ArchSupport::PTX_JIT: {
           const Version c = major_minor(r.build.cuda_compiled);
-          if (drv.found && drv.version.known() && c.known() && major_minor(drv.version) < c) {
+          if (drv.found && drv.version.known() && c.known() && ptx_too_new(c, major_minor(drv.version))) {
             add(name, Status::FAIL,
                 label + ": needs PTX " + cov.detail.substr(cov.detail.find("compute_")) + " written by CUDA " + c.str() +
-                    ", but the driver supports only CUDA " + major_minor(drv.version).str() +
-                    " and cannot JIT-compile newer PTX",
+                    ptx_isa_words(c) + ", but the driver supports only CUDA " + major_minor(drv.version).str() +
+                    " and cannot JIT-compile newer PTX (cudaErrorUnsupportedPtxVersion, 222)",
                 driver_fix(c) + ", or " + rebuild, true);
           } else {
             add(name, Status::OK, label + ": " + cov.detail + " (slower first start; the driver caches the result)", "",
@@ -493,6 +520,47 @@ std::vector<Check> check(const Report& r, const CheckOptions& o) {
       }
     }
   }
+  // ptx: the PTX in the binary against the driver's JIT
+  if (r.build.with_cuda && drv.found && drv.version.known() && r.build.cuda_compiled.known()) {
+    std::vector<ArchEntry> entries;
+    std::string token;
+    bool has_ptx = false;
+    if (parse_architectures(r.build.cuda_architectures, entries, token) == ArchParse::Ok)
+      for (const auto& e : entries) has_ptx = has_ptx || e.ptx;
+    if (has_ptx) {
+      const Version c = major_minor(r.build.cuda_compiled), d = major_minor(drv.version);
+      const Version isa = ptx_isa_of_toolkit(c);
+      bool beyond = false;
+      const Version limit = max_ptx_isa_of_driver(d, &beyond);
+      const std::string pair =
+          "PTX in the binary: " + (isa.known() ? "ISA " + isa.str() : std::string("ISA unknown")) + " (nvcc " + c.str() +
+          "); the driver (CUDA " + d.str() + ") JITs PTX up to ISA " + (limit.known() ? limit.str() : std::string("?")) +
+          (beyond ? " or newer" : "");
+      if (!ptx_too_new(c, d)) {
+        add("ptx", Status::OK, pair, "", true);
+      } else {
+        std::string needing;
+        for (const auto& g : r.gpus)
+          if (arch_coverage(r.build.cuda_architectures, g.cc_major, g.cc_minor).support == ArchSupport::PTX_JIT)
+            needing += (needing.empty() ? "" : ", ") + gpu_label(g);
+        const std::string fix = driver_fix(c) + "; or rebuild with SASS for the GPU (-DCMAKE_CUDA_ARCHITECTURES=\"<cc>-real;...\") "
+                                "or with a CUDA toolkit not newer than " + d.str();
+        if (!needing.empty())
+          add("ptx", Status::FAIL,
+              pair + ": " + needing + " has no SASS in the binary and needs this PTX, so the first kernel launch fails "
+                     "with cudaErrorUnsupportedPtxVersion (222): \"the provided PTX was compiled with an unsupported toolchain\"",
+              fix, true);
+        else
+          add("ptx", Status::WARN,
+              pair + ": unused on these GPUs (they have SASS), but on a GPU without SASS the launch fails with "
+                     "cudaErrorUnsupportedPtxVersion (222)",
+              fix, true);
+      }
+    }
+  }
+
+  if (r.python_envs_scanned) detail::check_python_envs(r, add);
+  if (r.loader.scanned) detail::check_loader(r, add);
   return out;
 }
 
@@ -502,10 +570,15 @@ Status worst(const std::vector<Check>& checks) {
   return w;
 }
 
+namespace {
+/// Checks of other programs on the machine (Python environments): never Tessera's availability.
+bool about_other_programs(const Check& c) { return c.name.rfind("python.", 0) == 0; }
+}  // namespace
+
 std::string cuda_unavailable_reason(const Report& report) {
   const auto checks = check(report, CheckOptions{true});
   for (const auto& c : checks)
-    if (c.status == Status::FAIL && c.name.rfind("gpu.", 0) != 0) return c.reason;
+    if (c.status == Status::FAIL && c.name.rfind("gpu.", 0) != 0 && !about_other_programs(c)) return c.reason;
   const Check* first_gpu_fail = nullptr;
   bool any_gpu_ok = false;
   for (const auto& c : checks) {

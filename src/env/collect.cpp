@@ -303,7 +303,7 @@ void collect_cudnn(Report& r) {
 
 }  // namespace
 
-Report collect() {
+Report collect(const CollectOptions& options) {
   Report r;
   r.build = build_info();
   r.tessera_disable_cuda = env_value("TESSERA_DISABLE_CUDA");
@@ -312,11 +312,21 @@ Report collect() {
   collect_runtime(r);
   collect_cublas(r);
   collect_cudnn(r);
+  if (options.python_envs) {
+    r.python_envs = find_python_envs(options.discovery);
+    r.python_envs_scanned = true;
+  }
+  if (options.loader) r.loader = scan_loader(r, options.loader_options);
   return r;
 }
 
 const Report& process_report() {
-  static const Report report = collect();
+  static const Report report = [] {
+    CollectOptions core;
+    core.python_envs = false;
+    core.loader = false;
+    return collect(core);
+  }();
   return report;
 }
 

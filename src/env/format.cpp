@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -175,6 +176,65 @@ std::string format_text(const Report& r, const std::vector<Check>& checks) {
     os << "\n";
   }
 
+  if (r.python_envs_scanned) {
+    os << "\nPython environments (read from their dist-info, Python not run)\n";
+    if (r.python_envs.empty()) os << "  (none found)\n";
+    for (const auto& e : r.python_envs) {
+      os << "  " << e.label << "  (" << e.found_by << "; " << e.distributions_scanned << " distributions";
+      if (e.distributions.empty()) os << ", no GPU packages";
+      os << ")\n";
+      if (!e.torch_version.empty())
+        os << "    torch/version.py: " << e.torch_version << ", CUDA " << (e.torch_cuda.empty() ? "none (CPU build)" : e.torch_cuda)
+           << "\n";
+      std::string line;
+      for (const auto& d : e.distributions) {
+        const std::string item = d.name + " " + d.version;
+        if (line.size() + item.size() > 90) {
+          os << "    " << line << "\n";
+          line.clear();
+        }
+        line += (line.empty() ? "" : ", ") + item;
+      }
+      if (!line.empty()) os << "    " << line << "\n";
+    }
+  }
+
+  if (r.loader.scanned) {
+    const LoaderReport& L = r.loader;
+    os << "\nLibrary copies on the loader's path (ld.so cache: " << L.cache_source << ")\n";
+    os << "  " << pad("LD_LIBRARY_PATH", 16);
+    if (L.ld_library_path.empty()) os << "(unset)";
+    for (size_t i = 0; i < L.ld_library_path.size(); ++i) os << (i ? ":" : "") << L.ld_library_path[i];
+    os << "\n";
+    if (L.copies.empty()) os << "  (no copy of libcudart, libcublas, libcudnn or libnccl found)\n";
+    for (const auto& c : L.copies) {
+      os << "  " << pad(c.file, 18) << pad(c.version.empty() ? "?" : c.version, 12) << c.resolved_path;
+      std::string via;
+      for (const auto& v : c.found_via) via += (via.empty() ? "" : ", ") + v;
+      os << "  [" << via << (c.version_source.empty() ? "" : "; version from " + c.version_source) << "]\n";
+    }
+    for (const auto& p : L.processes) {
+      std::vector<std::string> files;
+      for (const auto& c : L.copies)
+        if (std::find(files.begin(), files.end(), c.file) == files.end()) files.push_back(c.file);
+      std::string loads;
+      for (const auto& f : files) {
+        const auto [i, via] = resolve(L, p, f);
+        if (i >= 0) loads += "\n    " + pad(f, 18) + L.copies[static_cast<size_t>(i)].resolved_path + "  (" + via + ")";
+      }
+      if (!loads.empty()) os << "  " << p.process << " loads:" << loads << "\n";
+    }
+    for (const auto& b : L.tessera_binaries) {
+      auto join = [](const std::vector<std::string>& v) {
+        std::string s;
+        for (const auto& x : v) s += (s.empty() ? "" : ":") + x;
+        return s.empty() ? std::string("(none)") : s;
+      };
+      os << "  " << file_name(b.path) << ": RPATH " << join(b.rpath) << ", RUNPATH " << join(b.runpath)
+         << (b.error.empty() ? "" : " (" + b.error + ")") << "\n";
+    }
+  }
+
   os << "\nEnvironment\n";
   os << "  " << pad("TESSERA_DISABLE_CUDA", 24) << (r.tessera_disable_cuda ? *r.tessera_disable_cuda : "(unset)") << "\n";
   os << "  " << pad("CUDA_VISIBLE_DEVICES", 24) << (r.cuda_visible_devices ? *r.cuda_visible_devices : "(unset)") << "\n";
@@ -194,6 +254,7 @@ std::string format_json(const Report& r, const std::vector<Check>& checks, int i
   using json = nlohmann::ordered_json;
   const BuildInfo& b = r.build;
   json j;
+  j["schema"] = kJsonSchema;
   j["summary"] = summary(r, checks);
   const std::string why = cuda_unavailable_reason(r);
   j["cuda_usable"] = why.empty();
@@ -249,6 +310,74 @@ std::string format_json(const Report& r, const std::vector<Check>& checks, int i
     gpus.push_back(gj);
   }
   j["gpus"] = gpus;
+  if (r.python_envs_scanned) {
+    json envs = json::array();
+    for (const auto& e : r.python_envs) {
+      json ej;
+      ej["label"] = e.label;
+      ej["kind"] = e.kind;
+      ej["prefix"] = e.prefix;
+      ej["found_by"] = e.found_by;
+      ej["site_packages"] = e.site_packages;
+      ej["distributions_scanned"] = e.distributions_scanned;
+      ej["torch_version"] = e.torch_version.empty() ? json(nullptr) : json(e.torch_version);
+      ej["torch_cuda"] = e.torch_cuda.empty() ? json(nullptr) : json(e.torch_cuda);
+      json ds = json::array();
+      for (const auto& d : e.distributions) {
+        json dj;
+        dj["name"] = d.name;
+        dj["version"] = d.version;
+        const int m = distribution_cuda_major(d);
+        dj["cuda_major"] = m > 0 ? json(m) : json(nullptr);
+        dj["dist_info"] = d.dist_info;
+        json pins = json::array();
+        for (const auto& q : d.requires_nvidia) pins.push_back({{"name", q.name}, {"version", q.version.empty() ? json(nullptr) : json(q.version)}});
+        dj["requires_nvidia"] = pins;
+        dj["libraries"] = d.libraries;
+        ds.push_back(dj);
+      }
+      ej["distributions"] = ds;
+      envs.push_back(ej);
+    }
+    j["python_envs"] = envs;
+  } else {
+    j["python_envs"] = nullptr;
+  }
+  if (r.loader.scanned) {
+    const LoaderReport& L = r.loader;
+    json lj;
+    lj["ld_library_path"] = L.ld_library_path;
+    lj["cache_source"] = L.cache_source;
+    json copies = json::array();
+    for (const auto& c : L.copies)
+      copies.push_back({{"library", c.library}, {"file", c.file}, {"paths", c.paths}, {"resolved_path", c.resolved_path},
+                        {"soname", c.soname.empty() ? json(nullptr) : json(c.soname)},
+                        {"version", c.version.empty() ? json(nullptr) : json(c.version)},
+                        {"version_source", c.version_source.empty() ? json(nullptr) : json(c.version_source)},
+                        {"found_via", c.found_via}});
+    lj["copies"] = copies;
+    json procs = json::array();
+    for (const auto& p : L.processes) {
+      json steps = json::array();
+      for (const auto& st : p.steps) steps.push_back({{"dir", st.dir.empty() ? json(nullptr) : json(st.dir)}, {"via", st.via}});
+      json loads = json::object();
+      for (const auto& c : L.copies) {
+        if (loads.contains(c.file)) continue;
+        const auto [i, via] = resolve(L, p, c.file);
+        loads[c.file] = i < 0 ? json(nullptr) : json({{"path", L.copies[static_cast<size_t>(i)].resolved_path}, {"via", via}});
+      }
+      procs.push_back({{"process", p.process}, {"description", p.description}, {"steps", steps}, {"loads", loads}});
+    }
+    lj["processes"] = procs;
+    json bins = json::array();
+    for (const auto& b : L.tessera_binaries)
+      bins.push_back({{"path", b.path}, {"rpath", b.rpath}, {"runpath", b.runpath},
+                      {"error", b.error.empty() ? json(nullptr) : json(b.error)}});
+    lj["tessera_binaries"] = bins;
+    j["loader"] = lj;
+  } else {
+    j["loader"] = nullptr;
+  }
   j["environment"] = {{"TESSERA_DISABLE_CUDA", optional_json(r.tessera_disable_cuda)},
                       {"CUDA_VISIBLE_DEVICES", optional_json(r.cuda_visible_devices)}};
   json cj = json::array();

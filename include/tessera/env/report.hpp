@@ -14,6 +14,10 @@
 // (cudaRuntimeGetVersion, cuDriverGetVersion); cuDNN is 1000*major + 100*minor + patch up to
 // 8.x and 10000*major + 100*minor + patch from 9.0 (cudnnGetVersion).
 #pragma once
+#include "tessera/env/loader.hpp"
+#include "tessera/env/ptx.hpp"
+#include "tessera/env/python_envs.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -113,6 +117,22 @@ struct Report {
   std::vector<Gpu> gpus;
   std::optional<std::string> tessera_disable_cuda;  ///< $TESSERA_DISABLE_CUDA, nullopt when unset
   std::optional<std::string> cuda_visible_devices;  ///< $CUDA_VISIBLE_DEVICES, nullopt when unset
+  /// Python environments on the machine and their GPU wheels (CollectOptions::python_envs).
+  std::vector<PythonEnv> python_envs;
+  bool python_envs_scanned = false;  ///< false: not looked for (no python.* checks)
+  /// The copies of the CUDA libraries on the loader's path and who loads which (CollectOptions::loader).
+  LoaderReport loader;
+};
+
+/// What collect() looks at beyond Tessera's own chain, and where (tests inject fixtures).
+struct CollectOptions {
+  /// Look for Python environments and read their dist-info (find_python_envs).
+  bool python_envs = true;
+  DiscoveryOptions discovery;
+  /// Scan the loader's path for copies of the CUDA libraries (scan_loader), after the Python
+  /// environments so that their wheels' folders count.
+  bool loader = true;
+  LoaderOptions loader_options;
 };
 
 /// Builds a Report for this process and machine: build configuration, then dlopen of
@@ -120,10 +140,11 @@ struct Report {
 /// (then other majors, then the toolkit's library folder), libcublas, libcudnn. Never links
 /// CUDA and never throws for a missing or broken library: that is recorded in the Report.
 /// Libraries it opens stay loaded (unloading the driver after cuInit is unsafe).
-Report collect();
+Report collect(const CollectOptions& options = {});
 
-/// collect() once per process (thread-safe), for start-up decisions such as the CUDA
-/// backend's availability. Environment changes after the first call are not seen.
+/// collect() of Tessera's own chain only (no Python environments, loader scan or NVML) once
+/// per process (thread-safe), for start-up decisions such as the CUDA backend's
+/// availability. Environment changes after the first call are not seen.
 const Report& process_report();
 
 // ---- checks -----------------------------------------------------------------------
@@ -168,10 +189,30 @@ struct CheckOptions {
 /// - cudnn: loaded major equals compiled major and loaded minor >= compiled minor, else
 ///   FAIL (cuDNN's API compatibility rule; PyTorch applies the same one).
 /// - gpu.N: the compiled architectures carry SASS for the GPU (OK), or PTX it can JIT
-///   (OK, FAIL when the driver is older than the toolkit that wrote the PTX), or neither
+///   (OK, FAIL when the PTX's ISA is newer than the driver can JIT: ptx_isa_of_toolkit versus
+///   max_ptx_isa_of_driver; by CUDA versions when the table does not know them), or neither
 ///   (FAIL).
+/// - ptx: present when the build carries PTX and a driver is found: the PTX ISA nvcc wrote
+///   (from the toolkit version: the fatbins are compressed) against the newest the driver
+///   JITs. Newer: FAIL when a GPU needs that PTX (CUDA error 222 at the first launch), WARN
+///   when every GPU has SASS (the PTX only matters on other GPUs).
+/// - python.<env>.wheels: the CUDA major versions of the GPU packages in one Python
+///   environment agree (torch's +cuXYZ / version.py, jax-cudaNN-*, cupy-cudaNNx, every
+///   nvidia-* wheel with a known major), and installed nvidia-* wheels match the pins of
+///   the frameworks that require them (major differs: FAIL, otherwise different: WARN).
+/// - python.<env>.cudnn: one cuDNN major in the environment, one cuDNN wheel per
+///   nvidia/cudnn/lib, and the installed cuDNN satisfies torch's pin (same major, minor
+///   not older: cuDNN's rule, as for Tessera).
+/// - python.<env>.driver: the driver supports the CUDA runtime the environment loads (its
+///   nvidia-cuda-runtime wheel, else torch's CUDA), under the same rule as driver_vs_runtime.
+/// - shadow.<file> (e.g. shadow.libcudnn.so.9), for each library file with more than one copy:
+///   which copy Tessera loads; WARN when a copy earlier on the search (LD_LIBRARY_PATH, ...)
+///   shadows a newer one.
+/// - python.<env>.shadow.<file>: WARN when a Python process of the environment would load a
+///   copy other than its own wheel's (LD_LIBRARY_PATH comes before the wheels' RUNPATH).
 /// When the CUDA backend is not built or TESSERA_DISABLE_CUDA is set, stack problems do
-/// not stop Tessera from running: what would be a FAIL is reported as WARN.
+/// not stop Tessera from running: what would be a FAIL is reported as WARN. The python.*
+/// checks are about other programs and never change Tessera's own availability.
 std::vector<Check> check(const Report& report, const CheckOptions& options = {});
 
 /// The worst status in `checks` (OK when empty).
@@ -223,8 +264,12 @@ std::string describe_architectures(const std::string& architectures);
 std::string summary(const Report& report, const std::vector<Check>& checks);
 /// The readable multi-line report, ending with the summary line.
 std::string format_text(const Report& report, const std::vector<Check>& checks);
-/// The same as a JSON document (nlohmann/json), with "summary", "cuda_usable", "worst" and
-/// "unavailable_reason" keys.
+/// The JSON document's schema identifier, the value of its "schema" key. Documented key by
+/// key in docs/tessera-env-json.md; the number changes whenever a key changes meaning or goes.
+inline constexpr const char* kJsonSchema = "tessera-env/2";
+
+/// The same as a JSON document (nlohmann/json), with "schema", "summary", "cuda_usable",
+/// "worst" and "unavailable_reason" keys (schema kJsonSchema, docs/tessera-env-json.md).
 std::string format_json(const Report& report, const std::vector<Check>& checks, int indent = 2);
 
 }  // namespace tessera::env
