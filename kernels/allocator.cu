@@ -1,3 +1,4 @@
+#include <cstdio>
 #include "allocator.cuh"
 
 #include <algorithm>
@@ -17,11 +18,13 @@ constexpr std::size_t kSmallLimit = std::size_t(1) << 20;  // 1 MiB
 constexpr std::size_t kGranule = 512;
 
 std::string bytes_str(std::size_t b) {
-  std::ostringstream os;
-  if (b >= (std::size_t(1) << 30)) os << double(b) / double(std::size_t(1) << 30) << " GiB";
-  else if (b >= (std::size_t(1) << 20)) os << double(b) / double(std::size_t(1) << 20) << " MiB";
-  else os << b << " bytes";
-  return os.str();
+  char buf[48];
+  const double d = double(b);
+  if (b >= (std::size_t(1) << 40)) std::snprintf(buf, sizeof buf, "%.2f TiB", d / double(std::size_t(1) << 40));
+  else if (b >= (std::size_t(1) << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", d / double(std::size_t(1) << 30));
+  else if (b >= (std::size_t(1) << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", d / double(std::size_t(1) << 20));
+  else std::snprintf(buf, sizeof buf, "%zu bytes", b);
+  return buf;
 }
 }  // namespace
 
@@ -83,8 +86,12 @@ void* CachingAllocator::allocate(std::size_t nbytes, int device, cudaStream_t st
     os << "CUDA out of memory on cuda:" << device << ": tried to allocate " << bytes_str(size)
        << " (cudaMalloc: " << cudaGetErrorName(err) << ", " << cudaGetErrorString(err) << "); Tessera holds "
        << bytes_str(st.allocated) << " in tensors and " << bytes_str(st.reserved) << " reserved; the device has "
-       << bytes_str(free_b) << " free of " << bytes_str(total_b) << " [" << __FILE__ << ":" << __LINE__ << "]";
-    throw CudaError(os.str());
+       << bytes_str(free_b) << " free of " << bytes_str(total_b);
+    if (total_b > free_b + st.reserved)
+      os << " (" << bytes_str(total_b - free_b - st.reserved) << " used by other processes or the CUDA context)";
+    os << ". Tessera already returned its cached blocks and retried. Free tensors you no longer need"
+          " (and their gradients), or use a smaller batch [" << __FILE__ << ":" << __LINE__ << "]";
+    throw OutOfMemoryError(os.str());
   }
   st.num_device_mallocs += 1;
   st.reserved += size;

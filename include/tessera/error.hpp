@@ -26,6 +26,11 @@ class ValueError : public Error { using Error::Error; };
 class UnsupportedError : public Error { using Error::Error; };
 /// A file that cannot be read, or is corrupt; the message names the file.
 class IOError : public Error { using Error::Error; };
+/// An allocation the device cannot serve, after Tessera has returned its cached blocks and
+/// retried once (torch.OutOfMemoryError). The message has the bytes requested, the device's
+/// free and total memory, what Tessera holds allocated and reserved, and a hint. The
+/// process keeps working after it is caught: a loop can retry with a smaller batch.
+class OutOfMemoryError : public Error { using Error::Error; };
 /// A CUDA runtime/driver call failed (message has the call, file:line and CUDA's text).
 class CudaError : public Error { using Error::Error; };
 /// A cuBLAS call failed.

@@ -5,6 +5,14 @@
 
 namespace tessera::cpu {
 
+/// The host caching allocator's counters, in bytes (memory.cpp; for tests and leak checks).
+struct HostMemoryStats {
+  std::size_t allocated = 0;     ///< held by live storages (rounded sizes)
+  std::size_t cached = 0;        ///< idle blocks kept for reuse
+  std::size_t cached_blocks = 0;
+};
+HostMemoryStats host_memory_stats();
+
 class CpuBackend final : public Backend {
  public:
   DeviceType type() const override { return DeviceType::CPU; }

@@ -2,6 +2,7 @@
 // blocks (>= 64 KiB) are kept on free lists by rounded size and reused, so a training loop
 // does not return its activations to the OS and fault them back in every step (that cost a
 // quarter of the mnist_conv step time before). Small blocks go straight to the C library.
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -37,6 +38,7 @@ class CachingHostAllocator {
         void* p = it->second;
         free_.erase(it);
         idle_ -= rounded;
+        live_ += rounded;
         return p;
       }
     }
@@ -45,10 +47,12 @@ class CachingHostAllocator {
       release_all();  // out of memory: give the cache back and retry once
       p = std::aligned_alloc(kAlign, rounded);
     }
+    if (p) live_ += rounded;
     return p;
   }
 
   void deallocate(void* p, std::size_t rounded) {
+    live_ -= rounded;
     if (rounded >= kCacheMin) {
       std::lock_guard<std::mutex> lock(mu_);
       if (idle_ + rounded <= kCacheLimit) {
@@ -69,10 +73,16 @@ class CachingHostAllocator {
 
   ~CachingHostAllocator() { release_all(); }
 
+  HostMemoryStats stats() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return HostMemoryStats{live_.load(), idle_, free_.size()};
+  }
+
  private:
   std::mutex mu_;
   std::multimap<std::size_t, void*> free_;
   std::size_t idle_ = 0;
+  std::atomic<std::size_t> live_{0};
 };
 
 CachingHostAllocator& host_allocator() {
@@ -83,14 +93,18 @@ CachingHostAllocator& host_allocator() {
 
 }  // namespace
 
+HostMemoryStats host_memory_stats() { return host_allocator().stats(); }
+
 std::shared_ptr<Storage> CpuBackend::allocate(std::size_t nbytes, Device device) {
   // Beyond PTRDIFF_MAX no allocation can succeed, and round_size would wrap around to a
   // small block that the caller believes to be nbytes long.
   if (nbytes > std::size_t(PTRDIFF_MAX))
-    throw Error("cpu: out of memory allocating " + std::to_string(nbytes) + " bytes (more than 2^63 - 1)");
+    throw OutOfMemoryError("cpu: out of memory allocating " + std::to_string(nbytes) + " bytes (more than 2^63 - 1)");
   const std::size_t rounded = round_size(nbytes);
   void* p = host_allocator().allocate(rounded);
-  if (!p) throw Error("cpu: out of memory allocating " + std::to_string(nbytes) + " bytes");
+  if (!p)
+    throw OutOfMemoryError("cpu: out of memory allocating " + std::to_string(nbytes) +
+                           " bytes (after returning Tessera's cached host blocks and retrying)");
   return std::make_shared<Storage>(p, nbytes, device, [rounded](void* q) { host_allocator().deallocate(q, rounded); });
 }
 

@@ -22,6 +22,8 @@
 #include "tessera/random.hpp"
 
 #ifdef TESSERA_CUDA_EMULATED_TESTS
+#include <cuda_runtime.h>  // cudaMemGetInfo (the emulator implements the runtime API)
+
 #include "emu.hpp"
 #include "net.hpp"  // examples/mnist_conv
 #include "tessera/data/dataloader.hpp"
@@ -490,6 +492,56 @@ TEST_CASE("cuda: errors are exceptions, not aborts", "[cuda]") {
   REQUIRE_THROWS_AS(add(a, b), DeviceError);
   REQUIRE_THROWS_AS(zeros({2}, Device::cuda(99)), DeviceError);
   REQUIRE_THROWS_AS(matmul(ones({2, 3}, kCuda), ones({4, 2}, kCuda)), ShapeError);
+}
+
+TEST_CASE("cuda: out of memory is an OutOfMemoryError with the numbers, after the cache is returned", "[cuda]") {
+  using Catch::Matchers::Contains;
+  // A request no device can serve (2^50 bytes): refused with the request, the device's
+  // memory and Tessera's own, and a hint; the process keeps working.
+  const int64_t huge = int64_t(1) << 48;  // float32 elements
+  REQUIRE_THROWS_AS(empty({huge}, kCuda), OutOfMemoryError);
+  REQUIRE_THROWS_WITH(empty({huge}, kCuda), Contains("CUDA out of memory on cuda:0") &&
+                                                Contains("tried to allocate 1024.00 TiB") && Contains(" free of ") &&
+                                                Contains("in tensors") && Contains("reserved") &&
+                                                Contains("smaller batch"));
+  Tensor a = ones({1000}, kCuda);
+  REQUIRE(sum(a).item<float>() == 1000.0f);
+#ifdef TESSERA_CUDA_EMULATED_TESTS
+  // A 48 MiB device (beyond what is in use now): a cached 32 MiB block cannot serve 24 MiB,
+  // cudaMalloc(24 MiB) fails, the allocator returns the cache and the retry succeeds; then
+  // 40 MiB beside the live 24 MiB fails for real, and succeeds once those are freed.
+  cuda::synchronize();
+  cuda::empty_cache();
+  std::size_t free_b = 0, total_b = 0;
+  REQUIRE(cudaMemGetInfo(&free_b, &total_b) == cudaSuccess);
+  const std::size_t MiB = std::size_t(1) << 20;
+  const std::string old_limit = std::getenv("TESSERA_EMU_MEMORY") ? std::getenv("TESSERA_EMU_MEMORY") : "";
+  ::setenv("TESSERA_EMU_MEMORY", std::to_string(total_b - free_b + 48 * MiB).c_str(), 1);
+  struct Restore {
+    std::string v;
+    ~Restore() {
+      if (v.empty()) ::unsetenv("TESSERA_EMU_MEMORY");
+      else ::setenv("TESSERA_EMU_MEMORY", v.c_str(), 1);
+    }
+  } restore{old_limit};
+  { Tensor cached = empty({int64_t(32 * MiB / 4)}, kCuda); }
+  const auto with_cache = cuda::memory_stats(0);
+  Tensor b = empty({int64_t(24 * MiB / 4)}, kCuda);
+  b.fill_(2.0);
+  const auto after_retry = cuda::memory_stats(0);
+  CHECK(after_retry.num_device_mallocs == with_cache.num_device_mallocs + 1);
+  CHECK(after_retry.reserved + 8 * MiB == with_cache.reserved);  // 32 MiB returned, 24 MiB taken
+  REQUIRE_THROWS_AS(empty({int64_t(40 * MiB / 4)}, kCuda), OutOfMemoryError);
+  REQUIRE_THROWS_WITH(empty({int64_t(40 * MiB / 4)}, kCuda),
+                      Contains("tried to allocate 40.00 MiB") && Contains("24.00 MiB in tensors"));
+  REQUIRE(sum(b).item<float>() == 2.0f * float(24 * MiB / 4));  // b is intact
+  b = Tensor();
+  Tensor c = empty({int64_t(40 * MiB / 4)}, kCuda);  // the retry after returning b's block
+  c.fill_(1.0);
+  REQUIRE(sum(c).item<float>() == float(40 * MiB / 4));
+  c = Tensor();
+  cuda::empty_cache();
+#endif
 }
 
 TEST_CASE("cuda: caching allocator makes no cudaMalloc in a steady training loop", "[cuda]") {
