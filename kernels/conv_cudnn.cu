@@ -1,4 +1,5 @@
 #include "conv_cudnn.cuh"
+#include "tessera/deterministic.hpp"
 
 #include <array>
 #include <map>
@@ -17,7 +18,7 @@ namespace {
 
 enum class Dir : int { Forward, BackwardData, BackwardFilter };
 
-using ConvKey = std::array<int64_t, 19>;
+using ConvKey = std::array<int64_t, 20>;
 struct AlgoChoice {
   int algo = 0;
   std::size_t workspace = 0;
@@ -32,7 +33,7 @@ std::map<ConvKey, AlgoChoice>& algo_cache() {
 ConvKey make_key(Dir dir, const Tensor& x, const Tensor& w, const Conv2dParams& p) {
   return ConvKey{int64_t(dir), int64_t(x.dtype()), x.device().index, x.size(0), x.size(1), x.size(2), x.size(3),
                  w.size(0), w.size(1), w.size(2), w.size(3), p.stride[0], p.stride[1], p.padding[0], p.padding[1],
-                 p.dilation[0], p.dilation[1], p.groups, allow_tf32() ? 1 : 0};
+                 p.dilation[0], p.dilation[1], p.groups, allow_tf32() ? 1 : 0, deterministic() ? 1 : 0};
 }
 
 /// Workspace offered to cudnnFind (algorithms that need more are skipped).
@@ -80,27 +81,36 @@ AlgoChoice choose(Dir dir, const ConvKey& key, ConvSetup& s, DeviceContext& ctx,
   AlgoChoice c;
   int returned = 0;
   bool found = false;
+  // The fastest that ran; in deterministic mode the fastest CUDNN_DETERMINISTIC one (cuDNN's
+  // non-deterministic backward algorithms accumulate with atomics).
+  const bool det = deterministic();
+  auto usable = [det](const auto& perf) {
+    return perf.status == CUDNN_STATUS_SUCCESS && (!det || perf.determinism == CUDNN_DETERMINISTIC);
+  };
   if (dir == Dir::Forward) {
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     TESSERA_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, s.xd.d, x, s.wd.d, w, s.cd.d, s.yd.d, out_buffer,
                                                                 int(perf.size()), &returned, perf.data(), ws, ws_size));
     for (int i = 0; i < returned && !found; ++i)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS) { c = {int(perf[i].algo), perf[i].memory}; found = true; }
+      if (usable(perf[i])) { c = {int(perf[i].algo), perf[i].memory}; found = true; }
   } else if (dir == Dir::BackwardData) {
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
     TESSERA_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, s.wd.d, w, s.yd.d, y, s.cd.d, s.xd.d,
                                                                      out_buffer, int(perf.size()), &returned,
                                                                      perf.data(), ws, ws_size));
     for (int i = 0; i < returned && !found; ++i)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS) { c = {int(perf[i].algo), perf[i].memory}; found = true; }
+      if (usable(perf[i])) { c = {int(perf[i].algo), perf[i].memory}; found = true; }
   } else {
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
     TESSERA_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, s.xd.d, x, s.yd.d, y, s.cd.d, s.wd.d,
                                                                        out_buffer, int(perf.size()), &returned,
                                                                        perf.data(), ws, ws_size));
     for (int i = 0; i < returned && !found; ++i)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS) { c = {int(perf[i].algo), perf[i].memory}; found = true; }
+      if (usable(perf[i])) { c = {int(perf[i].algo), perf[i].memory}; found = true; }
   }
+  if (!found && det)
+    alert_not_deterministic(dir == Dir::Forward ? "conv2d (cuDNN)" : "conv2d backward (cuDNN)",
+                            "cuDNN offers no deterministic algorithm for this shape");
   TESSERA_CHECK(found, CudnnError, "cuDNN found no convolution algorithm for this shape (", returned,
                 " tried) [", __FILE__, ":", __LINE__, "]");
   std::lock_guard<std::mutex> lock(g_algo_mutex);

@@ -2,6 +2,7 @@
 
 #include "cudnn_descriptors.cuh"
 #include "elementwise.cuh"
+#include "tessera/deterministic.hpp"
 
 namespace tessera::cuda::detail {
 
@@ -61,6 +62,35 @@ __global__ void max_pool_bwd_kernel(const T* __restrict__ x, const T* __restrict
     const int64_t idx = window_argmax(x + nc * g.H * g.W, g, oh, ow, &m);
     const T grad = gy[(nc / C) * gy_s0 + (nc % C) * gy_s1 + oh * gy_s2 + ow * gy_s3];
     atomicAdd(gx + nc * g.H * g.W + idx, grad);
+  }
+}
+
+/// Deterministic backward (gather form): each input element sums the gradients of the
+/// windows whose argmax it is, in the order of the output index (oh, then ow), the order in
+/// which the CPU backend's scatter adds them: no atomics, the same bits on every run.
+template <typename T>
+__global__ void max_pool_bwd_gather_kernel(const T* __restrict__ x, const T* __restrict__ gy, int64_t gy_s0,
+                                           int64_t gy_s1, int64_t gy_s2, int64_t gy_s3, int64_t C,
+                                           T* __restrict__ gx, PoolGeom g) {
+  const int64_t total = g.NC * g.H * g.W;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t iw = i % g.W, ih = (i / g.W) % g.H, nc = i / (g.W * g.H);
+    const int64_t nh = ih + g.ph - (g.kh - 1) * g.dh, nw = iw + g.pw - (g.kw - 1) * g.dw;
+    const int64_t oh_lo = nh <= 0 ? 0 : (nh + g.sh - 1) / g.sh, oh_hi = min(g.OH - 1, (ih + g.ph) / g.sh);
+    const int64_t ow_lo = nw <= 0 ? 0 : (nw + g.sw - 1) / g.sw, ow_hi = min(g.OW - 1, (iw + g.pw) / g.sw);
+    const T* xp = x + nc * g.H * g.W;
+    const T* gp = gy + (nc / C) * gy_s0 + (nc % C) * gy_s1;
+    const int64_t self = ih * g.W + iw;
+    T s = T(0);
+    for (int64_t oh = oh_lo; oh <= oh_hi; ++oh) {
+      if ((ih + g.ph - oh * g.sh) % g.dh != 0) continue;
+      for (int64_t ow = ow_lo; ow <= ow_hi; ++ow) {
+        if ((iw + g.pw - ow * g.sw) % g.dw != 0) continue;
+        T m;
+        if (window_argmax(xp, g, oh, ow, &m) == self) s += gp[oh * gy_s2 + ow * gy_s3];
+      }
+    }
+    gx[i] = s;
   }
 }
 
@@ -175,6 +205,20 @@ void max_pool2d_backward(const Tensor& x, const Tensor& grad_out, const Pool2dPa
   TESSERA_CHECK(x.is_contiguous() && grad_x.is_contiguous(), ValueError,
                 "cuda max_pool2d_backward: x and grad_x must be contiguous");
   const PoolGeom g = geom(x, grad_out, p);
+  // Overlapping windows can pick the same input element, and the scatter kernel's float
+  // atomicAdd then sums in a varying order; deterministic mode takes the gather kernel.
+  const bool overlapping = (g.kh - 1) * g.dh + 1 > g.sh || (g.kw - 1) * g.dw + 1 > g.sw;
+  if (overlapping && deterministic()) {
+    dispatch_float(x.dtype(), "max_pool2d_backward", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      max_pool_bwd_gather_kernel<T><<<grid_for(grad_x.numel(), kThreads), kThreads, 0, context_of(x).stream>>>(
+          static_cast<const T*>(x.raw_data()), static_cast<const T*>(grad_out.raw_data()), grad_out.stride(0),
+          grad_out.stride(1), grad_out.stride(2), grad_out.stride(3), x.size(1), static_cast<T*>(grad_x.raw_data()),
+          g);
+      TESSERA_KERNEL_CHECK();
+    });
+    return;
+  }
   dispatch_float(x.dtype(), "max_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     max_pool_bwd_kernel<T><<<grid_for(grad_out.numel(), kThreads), kThreads, 0, context_of(x).stream>>>(

@@ -17,6 +17,7 @@
 #include "tessera/autograd/autograd.hpp"
 #include "tessera/backend.hpp"
 #include "tessera/cuda.hpp"
+#include "tessera/deterministic.hpp"
 #include "tessera/ops.hpp"
 #include "tessera/optim/optimizer.hpp"
 #include "tessera/random.hpp"
@@ -541,6 +542,53 @@ TEST_CASE("cuda: out of memory is an OutOfMemoryError with the numbers, after th
   REQUIRE(sum(c).item<float>() == float(40 * MiB / 4));
   c = Tensor();
   cuda::empty_cache();
+#endif
+}
+
+TEST_CASE("cuda: deterministic mode: max_pool2d backward without atomics, deterministic cuDNN algorithms", "[cuda]") {
+  struct Reset {
+    ~Reset() { set_deterministic(false); }
+  } reset;
+  set_deterministic(true);
+  struct Cfg {
+    std::pair<int64_t, int64_t> k, s, p, d;
+  };
+  // Overlapping windows (the gather kernel), with padding and dilation, and values rounded to
+  // one decimal so that windows tie.
+  for (const Cfg& c : {Cfg{{3, 3}, {1, 1}, {1, 1}, {1, 1}}, Cfg{{3, 2}, {2, 1}, {1, 0}, {2, 1}},
+                       Cfg{{2, 2}, {1, 1}, {0, 0}, {1, 1}}}) {
+    CAPTURE(c.k.first, c.k.second, c.s.first, c.s.second, c.d.first);
+    Tensor x = cpu_randn({2, 3, 9, 11});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data_ptr<float>()[i] = std::round(x.data_ptr<float>()[i] * 10.f) / 10.f;
+    Tensor xc = leaf(x), xg = leaf(on_cuda(x));
+    Tensor yc = max_pool2d(xc, c.k, c.s, c.p, c.d);
+    Tensor gy = cpu_randn(yc.shape());
+    yc.backward(gy);
+    std::vector<double> first;
+    for (int run = 0; run < 2; ++run) {
+      Tensor xr = leaf(on_cuda(x));
+      max_pool2d(xr, c.k, c.s, c.p, c.d).backward(on_cuda(gy));
+      require_close(xr.grad(), xc.grad(), 0, 0);  // the CPU's summation order, bit for bit
+      if (run == 0) first = values_of(xr.grad());
+      else REQUIRE(values_of(xr.grad()) == first);
+    }
+  }
+#ifdef TESSERA_CUDA_EMULATED_TESTS
+  // The emulator's fastest backward-filter algorithm is non-deterministic (as cuDNN's ALGO_0 and
+  // ALGO_3 are): deterministic mode must choose another; the default mode takes it.
+  Tensor x = cpu_randn({2, 3, 10, 10}), w = cpu_randn({4, 3, 3, 3});
+  auto conv_backward = [&] {
+    Tensor xg = leaf(on_cuda(x)), wg = leaf(on_cuda(w));
+    sum(conv2d(xg, wg, Tensor(), {1, 1}, {1, 1})).backward();
+    return values_of(wg.grad());
+  };
+  const auto before = tessera_emu::nondeterministic_conv_calls();
+  const auto det1 = conv_backward(), det2 = conv_backward();
+  CHECK(tessera_emu::nondeterministic_conv_calls() == before);
+  CHECK(det1 == det2);
+  set_deterministic(false);
+  conv_backward();
+  CHECK(tessera_emu::nondeterministic_conv_calls() > before);
 #endif
 }
 

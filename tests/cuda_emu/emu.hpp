@@ -75,6 +75,10 @@ std::size_t total_memory();
 /// Device work is a kernel, a cuBLAS/cuDNN call, a memset or a copy involving device memory;
 /// all devices and streams count as one queue.
 std::uint64_t host_drains();
+/// cuDNN convolution calls (backward data / filter) made with an algorithm whose
+/// cudnnFind*AlgorithmEx entry says CUDNN_NON_DETERMINISTIC: deterministic mode must keep
+/// this from growing.
+std::uint64_t nondeterministic_conv_calls();
 /// Device operations queued so far (kernels, cuBLAS/cuDNN calls, memsets, copies involving
 /// device memory): the launch count that per-launch overhead multiplies.
 std::uint64_t device_operations();

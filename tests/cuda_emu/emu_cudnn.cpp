@@ -28,6 +28,7 @@
 // The legacy API below is marked deprecated in cuDNN 9 (warnings only with
 // CUDNN_WARN_DEPRECATED); the backend uses it, so the emulator implements it.
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#include <atomic>
 #include <cudnn.h>
 #include <cuda_runtime_api.h>
 
@@ -538,12 +539,17 @@ const char* dir_name(Dir d) {
 
 /// The workspace algorithm `algo` needs; rejects values outside the enum (BAD_PARAM) and
 /// algorithms the emulator does not offer (NOT_SUPPORTED).
+std::atomic<std::uint64_t> g_nondeterministic_calls{0};
+
 std::size_t algo_workspace(Dir d, int algo, int algo_count, const ConvGeom& g, const char* fn) {
   if (algo < 0 || algo >= algo_count)
     raise(CUDNN_STATUS_BAD_PARAM, std::string(fn) + ": algo " + std::to_string(algo) + " is not a valid " +
                                       dir_name(d) + " algorithm");
   for (const AlgoInfo& a : algorithms(d, g))
-    if (a.algo == algo) return a.workspace;
+    if (a.algo == algo) {
+      if (a.determinism == CUDNN_NON_DETERMINISTIC) ++g_nondeterministic_calls;
+      return a.workspace;
+    }
   std::string offered;
   for (const AlgoInfo& a : algorithms(d, g)) offered += (offered.empty() ? "" : ", ") + std::to_string(a.algo);
   raise(CUDNN_STATUS_NOT_SUPPORTED, std::string(fn) + ": the emulator does not implement " + dir_name(d) +
@@ -1267,3 +1273,7 @@ cudnnStatus_t CUDNNWINAPI cudnnPoolingForward(cudnnHandle_t handle, const cudnnP
 }
 
 }  // extern "C"
+
+namespace tessera_emu {
+std::uint64_t nondeterministic_conv_calls() { return g_nondeterministic_calls.load(); }
+}  // namespace tessera_emu
