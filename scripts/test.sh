@@ -33,7 +33,8 @@ if [[ "${TESSERA_EMULATE_CUDA:-1}" != "0" ]]; then
     cmake -S . -B build-emu -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_CUDA=EMULATE \
       -DTESSERA_BUILD_BENCHMARKS=ON -DTESSERA_BUILD_EXAMPLES=OFF
     cmake --build build-emu -j"$jobs" --target tessera_cuda_tests tessera_cuda_emu_selftest tessera_bench
-    ctest --test-dir build-emu --output-on-failure -R '^cuda-emu:' --timeout 1800
+    # Each emulator run keeps about one core busy: the parity configurations run side by side.
+    ctest --test-dir build-emu -j"$jobs" --output-on-failure -R '^cuda-emu:' --timeout 1800
   else
     echo "test.sh: CUDA emulator stage skipped: no CUDA/cuDNN headers (cuda_runtime.h, cudnn.h)"
   fi
