@@ -5,6 +5,10 @@
 // file's bytes at the header's data_offsets (checked with an independent JSON parse),
 // which together cover the data section exactly, and which survive a
 // save_safetensors/load_safetensors round trip unchanged (metadata included).
+// A file that is a checkpoint's state file (io/checkpoint.hpp: JSON state in "optimizer",
+// "scheduler" and "loader" metadata, tensors "optimizer.state.<i>.<name>") is also fed to
+// Adam, StepLR and DataLoader load_state_dict: each must accept it or throw a tessera::Error
+// (never another exception or a crash), and a state it accepts must round-trip.
 #include <unistd.h>
 
 #include <cstdint>
@@ -17,12 +21,54 @@
 
 #include "fuzz_common.hpp"
 #include "tessera/error.hpp"
+#include "tessera/data/dataloader.hpp"
 #include "tessera/io/safetensors.hpp"
+#include "tessera/optim/lr_scheduler.hpp"
+#include "tessera/optim/optimizer.hpp"
 
 namespace {
 
 constexpr const char* kTarget = "fuzz_safetensors";
 [[noreturn]] void fail(const std::string& what) { fuzz::fail(kTarget, what); }
+
+/// Loads the checkpoint state pieces of meta/tensors into fixed objects (see the header).
+void check_training_state(const tessera::io::Metadata& meta, const tessera::io::TensorMap& tensors) {
+  using namespace tessera;
+  // Two parameters of shapes [2, 3] and [2] (a Linear(3, 2)), as the seed corpus's file.
+  static Tensor w = zeros({2, 3}).requires_grad_(), b = zeros({2}).requires_grad_();
+  static optim::Adam adam({w, b});
+  static optim::StepLR sched(adam, 2, 0.5);
+  static data::DataLoader loader(
+      data::MnistDataset(zeros({8, 2, 2}, TensorOptions(kUInt8)), zeros({8}, TensorOptions(kInt64))), [] {
+        data::DataLoaderOptions o;
+        o.batch_size = 3;
+        o.shuffle = true;
+        return o;
+      }());
+  auto attempt = [&](const char* key, auto&& load, auto&& save) {
+    auto it = meta.find(key);
+    if (it == meta.end()) return;
+    SavedState s;
+    s.json = it->second;
+    if (std::string(key) == "optimizer")
+      for (const auto& kv : tensors)
+        if (kv.first.rfind("optimizer.", 0) == 0) s.tensors[kv.first.substr(10)] = kv.second;
+    try {
+      load(s);
+    } catch (const tessera::Error&) {
+      return;
+    }
+    const SavedState again = save();
+    try {
+      load(again);
+    } catch (const tessera::Error& e) {
+      fail(std::string("the ") + key + " state it accepted does not load back: " + e.what());
+    }
+  };
+  attempt("optimizer", [&](const SavedState& s) { adam.load_state_dict(s); }, [&] { return adam.state_dict(); });
+  attempt("scheduler", [&](const SavedState& s) { sched.load_state_dict(s); }, [&] { return sched.state_dict(); });
+  attempt("loader", [&](const SavedState& s) { loader.load_state_dict(s); }, [&] { return loader.state_dict(); });
+}
 
 }  // namespace
 
@@ -82,5 +128,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (a.nbytes() > 0 && std::memcmp(a.raw_data(), c.raw_data(), a.nbytes()) != 0))
       fail("round trip changed tensor '" + kv.first + "'");
   }
+  check_training_state(meta, tensors);
   return 0;
 }

@@ -531,3 +531,19 @@ TEST_CASE("AtomicFile leaves the old file when a write fails and removes its tem
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
   CHECK_THROWS_WITH(io::AtomicFile(dir.file("missing/f.txt")), Contains("missing/f.txt") && Contains("temporary"));
 }
+
+TEST_CASE("an optimizer state that loads also saves back loadably (fuzz_safetensors finding)", "[checkpoint][fuzz]") {
+  // fuzz_safetensors changed a step to 0: the load accepted moments with step 0, and the
+  // state_dict() written afterwards left out "step", which the next load refused.
+  Run r("adam", 1);
+  r.train(2);
+  auto j = nlohmann::json::parse(r.opt->state_dict().json);
+  j["state"]["1"]["step"] = 0;
+  SavedState s = r.opt->state_dict();
+  s.json = j.dump();
+  Run other("adam", 2);
+  other.opt->load_state_dict(s);
+  const SavedState again = other.opt->state_dict();
+  CHECK(nlohmann::json::parse(again.json)["state"]["1"]["step"] == 0);
+  other.opt->load_state_dict(again);
+}

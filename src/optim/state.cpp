@@ -54,10 +54,9 @@ SavedState Optimizer::state_dict() const {
       out.tensors["state." + std::to_string(i) + "." + slot.first] = t.detach().clone();
       any = true;
     }
-    if (slots.steps && (*slots.steps)[i] > 0) {
-      entry["step"] = (*slots.steps)[i];
-      any = true;
-    }
+    if (slots.steps && (*slots.steps)[i] > 0) any = true;
+    // A parameter with state always has its step (PyTorch's Adam state has "step" beside the moments).
+    if (any && slots.steps) entry["step"] = (*slots.steps)[i];
     if (any) state[std::to_string(i)] = entry;
   }
   json group = json::parse(options_json());
