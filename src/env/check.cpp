@@ -561,6 +561,7 @@ std::vector<Check> check(const Report& r, const CheckOptions& o) {
 
   if (r.python_envs_scanned) detail::check_python_envs(r, add);
   if (r.loader.scanned) detail::check_loader(r, add);
+  if (r.nvml.queried) detail::check_nvml(r, add);
   return out;
 }
 

@@ -317,6 +317,7 @@ Report collect(const CollectOptions& options) {
     r.python_envs_scanned = true;
   }
   if (options.loader) r.loader = scan_loader(r, options.loader_options);
+  if (options.nvml) r.nvml = collect_nvml(options.nvml_library);
   return r;
 }
 
@@ -325,6 +326,7 @@ const Report& process_report() {
     CollectOptions core;
     core.python_envs = false;
     core.loader = false;
+    core.nvml = false;
     return collect(core);
   }();
   return report;

@@ -15,6 +15,7 @@
 // 8.x and 10000*major + 100*minor + patch from 9.0 (cudnnGetVersion).
 #pragma once
 #include "tessera/env/loader.hpp"
+#include "tessera/env/nvml.hpp"
 #include "tessera/env/ptx.hpp"
 #include "tessera/env/python_envs.hpp"
 
@@ -122,6 +123,8 @@ struct Report {
   bool python_envs_scanned = false;  ///< false: not looked for (no python.* checks)
   /// The copies of the CUDA libraries on the loader's path and who loads which (CollectOptions::loader).
   LoaderReport loader;
+  /// GPU health from NVML (CollectOptions::nvml).
+  Nvml nvml;
 };
 
 /// What collect() looks at beyond Tessera's own chain, and where (tests inject fixtures).
@@ -133,6 +136,9 @@ struct CollectOptions {
   /// environments so that their wheels' folders count.
   bool loader = true;
   LoaderOptions loader_options;
+  /// Ask NVML about the GPUs' health (collect_nvml).
+  bool nvml = true;
+  std::string nvml_library = "libnvidia-ml.so.1";
 };
 
 /// Builds a Report for this process and machine: build configuration, then dlopen of
@@ -210,6 +216,15 @@ struct CheckOptions {
 ///   shadows a newer one.
 /// - python.<env>.shadow.<file>: WARN when a Python process of the environment would load a
 ///   copy other than its own wheel's (LD_LIBRARY_PATH comes before the wheels' RUNPATH).
+/// - nvml: NVML loaded and initialised; nvmlInit failing with "Driver/library version
+///   mismatch" (the driver was updated without a reboot) is a FAIL.
+/// - nvml.N (NVML index): OK with the GPU's state when nothing below applies; otherwise
+///   nvml.N.ecc (uncorrectable errors since the driver loaded, pages or rows waiting for a
+///   reset, a failed remapping, an ECC mode change pending: WARN), nvml.N.mig (MIG on or a
+///   change pending: WARN), nvml.N.compute_mode (Prohibited: FAIL, Exclusive_Process or
+///   Exclusive_Thread: WARN), nvml.N.persistence (off: WARN), nvml.N.memory (other processes
+///   hold >= 1 GiB, or more than half is in use: WARN), nvml.N.clocks (hardware slowdown,
+///   thermal slowdown or power brake: WARN).
 /// When the CUDA backend is not built or TESSERA_DISABLE_CUDA is set, stack problems do
 /// not stop Tessera from running: what would be a FAIL is reported as WARN. The python.*
 /// checks are about other programs and never change Tessera's own availability.
