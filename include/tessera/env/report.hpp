@@ -14,6 +14,7 @@
 // (cudaRuntimeGetVersion, cuDriverGetVersion); cuDNN is 1000*major + 100*minor + patch up to
 // 8.x and 10000*major + 100*minor + patch from 9.0 (cudnnGetVersion).
 #pragma once
+#include "tessera/env/explain.hpp"
 #include "tessera/env/loader.hpp"
 #include "tessera/env/nvml.hpp"
 #include "tessera/env/ptx.hpp"
