@@ -122,3 +122,29 @@ TEST_CASE("env nvml: driver/library version mismatch, unsupported queries, no NV
   CHECK(find_check(checks, "nvml") == nullptr);
   CHECK(describe_clock_events(0x1 | 0x4 | 0x80) == "GpuIdle, SwPowerCap, HwPowerBrakeSlowdown");
 }
+
+TEST_CASE("env json: a report with every section filled", "[env][json]") {
+  // Python environment, loader copies, NVML health, a GPU: the document env:json-schema
+  // validates against docs/tessera-env.schema.json (written where TESSERA_ENV_JSON_OUT says).
+  TempDir t;
+  Report r = healthy_cuda12_report();
+  r.python_envs.push_back(materialize_env("venv-cu13", t.path / "venv", "venv:cu13"));
+  r.python_envs_scanned = true;
+  install_library(t.path / "lib", "libcudnn.so.9", "libcudnn.so.9.1.0");
+  LoaderOptions lo;
+  lo.ld_library_path = (t.path / "lib").string();
+  lo.ld_cache_listing = "";
+  lo.toolkit_dirs = lo.default_dirs = std::vector<std::string>{};
+  r.loader = scan_loader(r, lo);
+  const ScriptedNvml s(h100("0.persistence 0\n"));
+  r.nvml = s.collect();
+  const auto checks = check(r);
+  const std::string doc = format_json(r, checks);
+  const auto j = nlohmann::json::parse(doc);
+  CHECK(j["schema"] == "tessera-env/2");
+  CHECK(j["nvml"]["gpus"].size() == 1);
+  CHECK(j["loader"]["copies"].size() >= 2);
+  CHECK(j["python_envs"][0]["distributions"].size() == 5);
+  CHECK(j["gpus"].size() == 1);
+  if (const char* out = std::getenv("TESSERA_ENV_JSON_OUT")) std::ofstream(out) << doc;
+}
