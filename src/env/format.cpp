@@ -198,7 +198,7 @@ std::string format_text(const Report& r, const std::vector<Check>& checks) {
     os << "\nPython environments (read from their dist-info, Python not run)\n";
     if (r.python_envs.empty()) os << "  (none found)\n";
     for (const auto& e : r.python_envs) {
-      os << "  " << e.label << "  (" << e.found_by << "; " << e.distributions_scanned << " distributions";
+      os << "  " << e.label << "  (" << e.found_by << "; " << e.distributions_scanned << " distribution(s)";
       if (e.distributions.empty()) os << ", no GPU packages";
       os << ")\n";
       if (!e.torch_version.empty())
@@ -229,7 +229,7 @@ std::string format_text(const Report& r, const std::vector<Check>& checks) {
       os << "  " << pad(c.file, 18) << pad(c.version.empty() ? "?" : c.version, 12) << c.resolved_path;
       std::string via;
       for (const auto& v : c.found_via) via += (via.empty() ? "" : ", ") + v;
-      os << "  [" << via << (c.version_source.empty() ? "" : "; version from " + c.version_source) << "]\n";
+      os << "  [" << via << (c.version_source.empty() ? "" : "; version: " + c.version_source) << "]\n";
     }
     for (const auto& p : L.processes) {
       std::vector<std::string> files;

@@ -254,7 +254,8 @@ class Finder {
     }
     // given on the command line: a prefix or a site-packages folder
     for (const auto& g : o_.extra) {
-      const std::string p = strip_slash(g);
+      const std::string resolved = real_path(g);
+      const std::string p = strip_slash(resolved.empty() ? g : resolved);
       if (!prefix_site_packages(p).empty())
         add_prefix("given", "given:" + p, p, "--python-env");
       else if (is_dir(p))
