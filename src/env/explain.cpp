@@ -1,13 +1,11 @@
 // explain(): the table of src/env/explain_table.cpp matched against a pasted message and
-// against this machine's checks.
+// against this machine's checks. (format_explanations_json lives in format.cpp, with the
+// other JSON.)
 #include "tessera/env/explain.hpp"
 
 #include "tessera/env/report.hpp"
 
 #include <fnmatch.h>
-#include <nlohmann/json.hpp>
-
-#include <regex>
 #include <sstream>
 
 namespace tessera::env {
@@ -18,13 +16,19 @@ bool name_matches(const std::string& pattern, const std::string& name) {
   return pattern == name || ::fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
 }
 
+/// Any of the entry's patterns occurs in `text` (case-insensitive; FNM_CASEFOLD is glibc's).
+bool message_matches(const ExplainEntry& e, const std::string& text) {
+  for (const auto& p : e.patterns)
+    if (::fnmatch(("*" + p + "*").c_str(), text.c_str(), FNM_CASEFOLD) == 0) return true;
+  return false;
+}
+
 }  // namespace
 
 std::vector<Explanation> explain(const std::string& text, const std::vector<Check>& checks) {
   std::vector<Explanation> out;
   for (const auto& e : explain_table()) {
-    const std::regex re(e.pattern, std::regex::ECMAScript | std::regex::icase);
-    if (!std::regex_search(text, re)) continue;
+    if (!message_matches(e, text)) continue;
     Explanation x;
     x.entry = &e;
     for (const auto& c : checks) {
@@ -63,25 +67,6 @@ std::string format_explanations(const std::string& text, const std::vector<Expla
     }
   }
   return os.str();
-}
-
-std::string format_explanations_json(const std::string& text, const std::vector<Explanation>& found, int indent) {
-  using json = nlohmann::ordered_json;
-  json j;
-  j["schema"] = kJsonSchema;
-  j["message"] = text;
-  j["recognised"] = !found.empty();
-  json xs = json::array();
-  for (const auto& x : found) {
-    json f = json::array();
-    for (const auto& c : x.firing)
-      f.push_back({{"name", c.name}, {"status", to_string(c.status)}, {"reason", c.reason},
-                   {"fix", c.fix.empty() ? json(nullptr) : json(c.fix)}});
-    xs.push_back({{"id", x.entry->id}, {"meaning", x.entry->meaning}, {"source", x.entry->source},
-                  {"fix", x.entry->fix}, {"checks", x.entry->checks}, {"firing", f}});
-  }
-  j["explanations"] = xs;
-  return j.dump(indent);
 }
 
 }  // namespace tessera::env

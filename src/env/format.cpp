@@ -441,4 +441,23 @@ std::string format_json(const Report& r, const std::vector<Check>& checks, int i
   return j.dump(indent);
 }
 
+std::string format_explanations_json(const std::string& text, const std::vector<Explanation>& found, int indent) {
+  using json = nlohmann::ordered_json;
+  json j;
+  j["schema"] = kJsonSchema;
+  j["message"] = text;
+  j["recognised"] = !found.empty();
+  json xs = json::array();
+  for (const auto& x : found) {
+    json f = json::array();
+    for (const auto& c : x.firing)
+      f.push_back({{"name", c.name}, {"status", to_string(c.status)}, {"reason", c.reason},
+                   {"fix", c.fix.empty() ? json(nullptr) : json(c.fix)}});
+    xs.push_back({{"id", x.entry->id}, {"meaning", x.entry->meaning}, {"source", x.entry->source},
+                  {"fix", x.entry->fix}, {"checks", x.entry->checks}, {"firing", f}});
+  }
+  j["explanations"] = xs;
+  return j.dump(indent);
+}
+
 }  // namespace tessera::env

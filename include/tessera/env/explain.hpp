@@ -12,7 +12,9 @@ struct Check;
 /// One known error message.
 struct ExplainEntry {
   std::string id;       ///< stable: "insufficient-driver", "unsupported-ptx", ...
-  std::string pattern;  ///< ECMAScript regular expression, matched case-insensitively anywhere in the text
+  /// fnmatch(3) patterns (`*`, `?`, `[...]`), matched case-insensitively anywhere in the
+  /// text; any one matching recognises the message.
+  std::vector<std::string> patterns;
   std::string example;  ///< the message as users paste it (the tests match it)
   std::string meaning;  ///< what it means, in one or two sentences
   /// Checks that explain it when they are not OK: exact names or fnmatch(3) patterns

@@ -1,7 +1,11 @@
 // The GPU-stack consistency report behind `tessera-env`: what this copy of Tessera was
 // built with, what the machine loads at run time (NVIDIA driver, CUDA runtime, cuBLAS,
 // cuDNN, found with dlopen so that CPU-only builds can look too), the GPUs, and a list of
-// OK / WARN / FAIL checks with a reason and a fix for each.
+// OK / WARN / FAIL checks with a reason and a fix for each. Beyond Tessera's own chain it
+// looks at the machine (issue 23): Python environments and their wheels (python_envs.hpp),
+// the copies of the CUDA libraries on the loader's path (loader.hpp), PTX ISA against the
+// driver (ptx.hpp), GPU health through NVML (nvml.hpp), and explains pasted error
+// messages (explain.hpp).
 //
 //   auto report = tessera::env::collect();        // looks at the machine
 //   auto checks = tessera::env::check(report);    // pure function of the report
@@ -146,7 +150,9 @@ struct CollectOptions {
 /// libcuda.so.1 (cuDriverGetVersion, cuInit, device queries), libcudart.so.<compiled major>
 /// (then other majors, then the toolkit's library folder), libcublas, libcudnn. Never links
 /// CUDA and never throws for a missing or broken library: that is recorded in the Report.
-/// Libraries it opens stay loaded (unloading the driver after cuInit is unsafe).
+/// Libraries it opens stay loaded (unloading the driver after cuInit is unsafe). Then, as
+/// `options` asks (all by default): the Python environments (find_python_envs), the copies
+/// on the loader's path (scan_loader) and NVML (collect_nvml).
 Report collect(const CollectOptions& options = {});
 
 /// collect() of Tessera's own chain only (no Python environments, loader scan or NVML) once
