@@ -7,6 +7,7 @@
 //   tessera-env --python-env P   also judge the Python environment at P
 //   tessera-env --explain "TEXT" which check explains a pasted error message here, with the fix
 //   tessera-env --explain-list   the messages --explain knows
+//   --no-python-envs, --no-loader-scan, --no-nvml   skip a machine-wide part
 //
 // Exit status: 0 usable as configured (CPU only counts, unless --require-cuda),
 // 1 when a FAIL check stands, 2 on tessera-env's own errors (bad arguments, ...).
@@ -17,6 +18,7 @@
 
 #include <exception>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> python_envs;
   std::string explain_text;
   bool explain_list = false;
+  bool no_python_envs = false, no_loader = false, no_nvml = false;
   app.add_flag("--json", as_json, "print the report as JSON");
   app.add_flag("--require-cuda", require_cuda, "treat 'no usable GPU' (CPU only) as a failure");
   app.add_option("--python-env", python_envs,
@@ -41,6 +44,9 @@ int main(int argc, char** argv) {
                  "an error message from Tessera, PyTorch, TensorFlow or a CUDA program: which check explains it on "
                  "this machine, and the fix (exit 0 known, 3 unknown)");
   app.add_flag("--explain-list", explain_list, "list the error messages --explain knows, with their public sources");
+  app.add_flag("--no-python-envs", no_python_envs, "do not look for Python environments (--python-env still adds one)");
+  app.add_flag("--no-loader-scan", no_loader, "do not list the copies of the CUDA libraries on the loader's path");
+  app.add_flag("--no-nvml", no_nvml, "do not ask NVML about the GPUs' health");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -55,6 +61,15 @@ int main(int argc, char** argv) {
     }
     tessera::env::CollectOptions collect_options;
     collect_options.discovery.extra = python_envs;
+    collect_options.loader = !no_loader;
+    collect_options.nvml = !no_nvml;
+    if (no_python_envs) {
+      // Only the environments given with --python-env.
+      collect_options.python_envs = !python_envs.empty();
+      collect_options.discovery.getenv = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+      collect_options.discovery.system_site_packages = std::vector<std::string>{};
+      collect_options.discovery.conda_roots = std::vector<std::string>{};
+    }
     const tessera::env::Report report = tessera::env::collect(collect_options);
     tessera::env::CheckOptions options;
     options.require_cuda = require_cuda;
