@@ -10,6 +10,7 @@ packages=(
   libdlpack-dev              # the DLPack header (tessera/interop/dlpack.hpp)
   dataset-fashion-mnist
   python3
+  python3-jsonschema         # CTest env:json-schema validates tessera-env's JSON (docs/tessera-env.schema.json)
   clang libclang-rt-14-dev   # libFuzzer and the clang sanitizer runtimes (scripts/fuzz.sh)
   libboost-context-dev       # fibers for the CUDA emulator (tests/cuda_emu)
 )

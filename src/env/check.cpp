@@ -3,10 +3,10 @@
 #include "tessera/env/report.hpp"
 
 #include "check_stack.hpp"
+#include "text_scan.hpp"
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
 #include <sstream>
 
 namespace tessera::env {
@@ -98,7 +98,6 @@ struct ArchEntry {
 enum class ArchParse { Ok, Symbolic, Bad, Empty };
 
 ArchParse parse_architectures(const std::string& spec, std::vector<ArchEntry>& out, std::string& token_out) {
-  static const std::regex re(R"(^([0-9]+)([af]?)(-real|-virtual)?$)");
   std::string token;
   std::vector<std::string> tokens;
   for (char c : spec + ",") {
@@ -111,21 +110,25 @@ ArchParse parse_architectures(const std::string& spec, std::vector<ArchEntry>& o
   }
   if (tokens.empty()) return ArchParse::Empty;
   for (const auto& t : tokens) {
-    std::smatch m;
     if (t == "all" || t == "all-major" || t == "native") {
       token_out = t;
       return ArchParse::Symbolic;
     }
-    if (!std::regex_match(t, m, re)) {
+    // <digits>[a|f][-real|-virtual]
+    std::string_view v = t, kind;
+    for (std::string_view k : {"-real", "-virtual"})
+      if (v.size() > k.size() && v.substr(v.size() - k.size()) == k) kind = k, v.remove_suffix(k.size());
+    char variant = 0;
+    if (!v.empty() && (v.back() == 'a' || v.back() == 'f')) variant = v.back(), v.remove_suffix(1);
+    if (!detail::all_digits(v) || v.size() > 4) {
       token_out = t;
       return ArchParse::Bad;
     }
-    const int n = std::stoi(m[1].str());
+    const int n = std::stoi(std::string(v));
     ArchEntry e;
     e.major = n / 10;
     e.minor = n % 10;
-    e.variant = m[2].str().empty() ? 0 : m[2].str()[0];
-    const std::string kind = m[3].str();
+    e.variant = variant;
     e.sass = kind != "-virtual";
     e.ptx = kind != "-real";
     out.push_back(e);
@@ -561,6 +564,7 @@ std::vector<Check> check(const Report& r, const CheckOptions& o) {
 
   if (r.python_envs_scanned) detail::check_python_envs(r, add);
   if (r.loader.scanned) detail::check_loader(r, add);
+  if (r.nvml.queried) detail::check_nvml(r, add);
   return out;
 }
 

@@ -29,5 +29,6 @@ using AddCheck = std::function<void(std::string, Status, std::string, std::strin
 
 void check_python_envs(const Report& r, const AddCheck& add);
 void check_loader(const Report& r, const AddCheck& add);
+void check_nvml(const Report& r, const AddCheck& add);
 
 }  // namespace tessera::env::detail

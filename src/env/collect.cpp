@@ -5,16 +5,17 @@
 #include "tessera/env/report.hpp"
 
 #include "tessera/build_config.hpp"
+#include "text_scan.hpp"
 
 #include <Eigen/Core>
 #include <dlfcn.h>
 #include <link.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
-#include <regex>
 #include <set>
 #include <sys/stat.h>
 
@@ -151,10 +152,7 @@ std::string kernel_module_release() {
   std::ifstream f("/proc/driver/nvidia/version");
   std::string line;
   if (!f || !std::getline(f, line)) return "";
-  static const std::regex re(R"(Module\b.*?\s([0-9]+\.[0-9]+(\.[0-9]+)?)\s)");
-  std::smatch m;
-  if (std::regex_search(line, m, re)) return m[1].str();
-  return "";
+  return detail::kernel_module_release_from(line);
 }
 
 BuildInfo build_info() {
@@ -317,6 +315,7 @@ Report collect(const CollectOptions& options) {
     r.python_envs_scanned = true;
   }
   if (options.loader) r.loader = scan_loader(r, options.loader_options);
+  if (options.nvml) r.nvml = collect_nvml(options.nvml_library);
   return r;
 }
 
@@ -325,6 +324,7 @@ const Report& process_report() {
     CollectOptions core;
     core.python_envs = false;
     core.loader = false;
+    core.nvml = false;
     return collect(core);
   }();
   return report;

@@ -176,11 +176,29 @@ std::string format_text(const Report& r, const std::vector<Check>& checks) {
     os << "\n";
   }
 
+  if (r.nvml.queried) {
+    const Nvml& n = r.nvml;
+    os << "\nGPU health (NVML)\n";
+    if (!n.found) {
+      os << "  not available: " << n.error << "\n";
+    } else if (n.init_result != 0) {
+      os << "  " << n.path << ": nvmlInit failed: " << n.init_error << "\n";
+    } else {
+      os << "  " << n.path << (n.driver_version.empty() ? "" : ", driver " + n.driver_version) << "\n";
+      for (const auto& g : n.gpus) {
+        os << "  " << g.index << "  " << g.name << (g.uuid.empty() ? "" : " (" + g.uuid + ")");
+        if (g.memory_known) os << ", " << gib(g.memory_used) << " of " << gib(g.memory_total) << " in use";
+        if (g.processes >= 0) os << ", " << g.processes << " process(es)";
+        os << "\n";
+      }
+    }
+  }
+
   if (r.python_envs_scanned) {
     os << "\nPython environments (read from their dist-info, Python not run)\n";
     if (r.python_envs.empty()) os << "  (none found)\n";
     for (const auto& e : r.python_envs) {
-      os << "  " << e.label << "  (" << e.found_by << "; " << e.distributions_scanned << " distributions";
+      os << "  " << e.label << "  (" << e.found_by << "; " << e.distributions_scanned << " distribution(s)";
       if (e.distributions.empty()) os << ", no GPU packages";
       os << ")\n";
       if (!e.torch_version.empty())
@@ -211,7 +229,7 @@ std::string format_text(const Report& r, const std::vector<Check>& checks) {
       os << "  " << pad(c.file, 18) << pad(c.version.empty() ? "?" : c.version, 12) << c.resolved_path;
       std::string via;
       for (const auto& v : c.found_via) via += (via.empty() ? "" : ", ") + v;
-      os << "  [" << via << (c.version_source.empty() ? "" : "; version from " + c.version_source) << "]\n";
+      os << "  [" << via << (c.version_source.empty() ? "" : "; version: " + c.version_source) << "]\n";
     }
     for (const auto& p : L.processes) {
       std::vector<std::string> files;
@@ -343,6 +361,41 @@ std::string format_json(const Report& r, const std::vector<Check>& checks, int i
   } else {
     j["python_envs"] = nullptr;
   }
+  if (r.nvml.queried) {
+    const Nvml& n = r.nvml;
+    auto opt_int = [](int v) { return v < 0 ? json(nullptr) : json(v); };
+    json nj;
+    nj["found"] = n.found;
+    nj["path"] = n.path.empty() ? json(nullptr) : json(n.path);
+    nj["error"] = n.error.empty() ? json(nullptr) : json(n.error);
+    nj["init_result"] = n.init_result;
+    nj["init_error"] = n.init_error.empty() ? json(nullptr) : json(n.init_error);
+    nj["driver_version"] = n.driver_version.empty() ? json(nullptr) : json(n.driver_version);
+    json gs = json::array();
+    for (const auto& g : n.gpus)
+      gs.push_back({{"index", g.index},
+                    {"name", g.name},
+                    {"uuid", g.uuid.empty() ? json(nullptr) : json(g.uuid)},
+                    {"ecc_current", opt_int(g.ecc_current)},
+                    {"ecc_pending", opt_int(g.ecc_pending)},
+                    {"ecc_uncorrected_volatile", g.ecc_uncorrected_volatile < 0 ? json(nullptr) : json(g.ecc_uncorrected_volatile)},
+                    {"retired_pages_pending", opt_int(g.retired_pages_pending)},
+                    {"remapped_rows_pending", opt_int(g.remapped_rows_pending)},
+                    {"remapping_failed", opt_int(g.remapping_failed)},
+                    {"mig_current", opt_int(g.mig_current)},
+                    {"mig_pending", opt_int(g.mig_pending)},
+                    {"compute_mode", opt_int(g.compute_mode)},
+                    {"persistence", opt_int(g.persistence)},
+                    {"memory_total_bytes", g.memory_known ? json(g.memory_total) : json(nullptr)},
+                    {"memory_used_bytes", g.memory_known ? json(g.memory_used) : json(nullptr)},
+                    {"processes", opt_int(g.processes)},
+                    {"clock_event_reasons", g.clock_events_known ? json(g.clock_event_reasons) : json(nullptr)},
+                    {"clock_events", g.clock_events_known ? json(describe_clock_events(g.clock_event_reasons)) : json(nullptr)}});
+    nj["gpus"] = gs;
+    j["nvml"] = nj;
+  } else {
+    j["nvml"] = nullptr;
+  }
   if (r.loader.scanned) {
     const LoaderReport& L = r.loader;
     json lj;
@@ -385,6 +438,25 @@ std::string format_json(const Report& r, const std::vector<Check>& checks, int i
     cj.push_back({{"name", c.name}, {"status", to_string(c.status)}, {"reason", c.reason},
                   {"fix", c.fix.empty() ? json(nullptr) : json(c.fix)}});
   j["checks"] = cj;
+  return j.dump(indent);
+}
+
+std::string format_explanations_json(const std::string& text, const std::vector<Explanation>& found, int indent) {
+  using json = nlohmann::ordered_json;
+  json j;
+  j["schema"] = kJsonSchema;
+  j["message"] = text;
+  j["recognised"] = !found.empty();
+  json xs = json::array();
+  for (const auto& x : found) {
+    json f = json::array();
+    for (const auto& c : x.firing)
+      f.push_back({{"name", c.name}, {"status", to_string(c.status)}, {"reason", c.reason},
+                   {"fix", c.fix.empty() ? json(nullptr) : json(c.fix)}});
+    xs.push_back({{"id", x.entry->id}, {"meaning", x.entry->meaning}, {"source", x.entry->source},
+                  {"fix", x.entry->fix}, {"checks", x.entry->checks}, {"firing", f}});
+  }
+  j["explanations"] = xs;
   return j.dump(indent);
 }
 

@@ -5,6 +5,8 @@
 
 #include "tessera/env/report.hpp"
 
+#include "text_scan.hpp"
+
 #include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
@@ -18,7 +20,6 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 
 namespace tessera::env {
@@ -80,9 +81,11 @@ std::vector<std::string> glob_paths(const std::string& pattern) {
 
 /// "cudnn" for libcudnn.so.9, "" for anything else (sub-libraries included).
 std::string library_of(const std::string& file) {
-  static const std::regex re(R"(^lib(cudart|cublas|cudnn|nccl)\.so\.[0-9]+$)");
-  std::smatch m;
-  return std::regex_match(file, m, re) ? m[1].str() : std::string();
+  std::string_view stem, rest;
+  if (!detail::split_shared_object(file, stem, rest)) return "";
+  if (stem != "cudart" && stem != "cublas" && stem != "cudnn" && stem != "nccl") return "";
+  if (rest.size() < 2 || rest[0] != '.' || !detail::all_digits(rest.substr(1))) return "";
+  return std::string(stem);
 }
 
 /// Expands $ORIGIN / ${ORIGIN} in a RUNPATH entry of the object at `object_path`.
@@ -165,10 +168,20 @@ ElfDynamic read_elf_class(std::ifstream& f, bool swap) {
 long header_define(const std::string& header, const std::string& name) {
   std::ifstream f(header);
   std::string line;
-  const std::regex re("^#\\s*define\\s+" + name + "\\s+([0-9]+)");
-  std::smatch m;
-  while (std::getline(f, line))
-    if (std::regex_search(line, m, re)) return std::stol(m[1].str());
+  while (std::getline(f, line)) {
+    std::string_view v = detail::trim(line);
+    if (!detail::starts_with(v, "#")) continue;
+    v = detail::trim(v.substr(1));
+    if (!detail::starts_with(v, "define")) continue;
+    v = detail::trim(v.substr(6));
+    if (!detail::starts_with(v, name) || v.size() == name.size() ||
+        !std::isspace(static_cast<unsigned char>(v[name.size()])))
+      continue;
+    v = detail::trim(v.substr(name.size()));
+    size_t end = 0;
+    while (end < v.size() && std::isdigit(static_cast<unsigned char>(v[end]))) ++end;
+    if (end > 0) return std::stol(std::string(v.substr(0, end)));
+  }
   return -1;
 }
 
@@ -382,11 +395,11 @@ class Scanner {
             return;
           }
     // 3. a versioned real file name: libcudnn.so.9.1.0
-    static const std::regex versioned(R"(^lib[A-Za-z_]+\.so\.([0-9]+\.[0-9]+(\.[0-9]+)*)$)");
-    std::smatch m;
+    std::string_view stem, rest;
     const std::string real = file_of(c.resolved_path);
-    if (std::regex_match(real, m, versioned)) {
-      c.version = m[1].str();
+    if (detail::split_shared_object(real, stem, rest) && rest.size() > 1 && rest[0] == '.' &&
+        detail::dotted_digits(rest.substr(1), 2)) {
+      c.version = std::string(rest.substr(1));
       c.version_source = "file name";
       return;
     }
@@ -426,7 +439,6 @@ ElfDynamic read_elf_dynamic(const std::string& path) {
 
 std::vector<std::pair<std::string, std::string>> parse_ld_cache_listing(const std::string& text) {
   std::vector<std::pair<std::string, std::string>> out;
-  static const std::regex line_re(R"(^\s*(\S+)\s+\(([^)]*)\)(\s+OS ABI:[^=]*)?\s+=>\s+(\S.*?)\s*$)");
   std::string line;
   size_t start = 0;
   while (start <= text.size()) {
@@ -434,16 +446,25 @@ std::vector<std::pair<std::string, std::string>> parse_ld_cache_listing(const st
     if (end == std::string::npos) end = text.size();
     line = text.substr(start, end - start);
     start = end + 1;
-    std::smatch m;
-    if (!std::regex_match(line, m, line_re)) continue;
-    if (library_of(m[1].str()).empty()) continue;
-    const std::string flags = m[2].str();
+    // "\tlibcudnn.so.9 (libc6,x86-64[, OS ABI: Linux 3.2.0]) => /path"
+    const std::string_view v = detail::trim(line);
+    const size_t space = v.find_first_of(" \t"), open = v.find('('), close = v.find(')'), arrow = v.find("=>");
+    if (space == std::string_view::npos || open == std::string_view::npos || close == std::string_view::npos ||
+        arrow == std::string_view::npos || !(space < open && open < close && close < arrow))
+      continue;
+    const std::string soname(v.substr(0, space));
+    const std::string flags(v.substr(open + 1, close - open - 1));
+    const std::string path(detail::trim(v.substr(arrow + 2)));
+    if (path.empty()) continue;
+    if (library_of(soname).empty()) continue;
 #if defined(__x86_64__)
     if (flags.find("x86-64") == std::string::npos) continue;
 #elif defined(__aarch64__)
     if (flags.find("AArch64") == std::string::npos) continue;
+#else
+    (void)flags;
 #endif
-    out.emplace_back(m[1].str(), m[4].str());
+    out.emplace_back(soname, path);
   }
   return out;
 }

@@ -3,6 +3,8 @@
 // "Recording installed projects", "Core metadata specifications").
 #include "tessera/env/python_envs.hpp"
 
+#include "text_scan.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <climits>
@@ -10,7 +12,6 @@
 #include <dirent.h>
 #include <fstream>
 #include <glob.h>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <sys/stat.h>
@@ -68,14 +69,9 @@ std::vector<std::string> glob_paths(const std::string& pattern) {
   return out;
 }
 
-std::string trim(const std::string& s) {
-  size_t a = 0, b = s.size();
-  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
-  return s.substr(a, b - a);
-}
+std::string trim(const std::string& s) { return std::string(detail::trim(s)); }
 
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+using detail::starts_with;
 
 bool gpu_relevant(const std::string& n) {
   return n == "torch" || n == "jax" || n == "jaxlib" || starts_with(n, "jax-cuda") || starts_with(n, "cupy") ||
@@ -84,8 +80,14 @@ bool gpu_relevant(const std::string& n) {
 
 /// A CUDA library file name a wheel can install: libcudart.so.12, libcudnn_ops_infer.so.8, ...
 bool cuda_library_file(const std::string& file) {
-  static const std::regex re(R"(^lib(cudart|cublas|cublasLt|cudnn[a-z_]*|nccl)\.so(\.[0-9]+)*$)");
-  return std::regex_match(file, re);
+  std::string_view stem, rest;
+  if (!detail::split_shared_object(file, stem, rest)) return false;
+  bool known = stem == "cudart" || stem == "cublas" || stem == "cublasLt" || stem == "nccl";
+  if (starts_with(stem, "cudnn")) {
+    known = true;
+    for (char c : stem.substr(5)) known = known && (std::islower(static_cast<unsigned char>(c)) || c == '_');
+  }
+  return known && (rest.empty() || (rest[0] == '.' && detail::dotted_digits(rest.substr(1))));
 }
 
 /// Parses `Requires-Dist: nvidia-cudnn-cu12==9.1.0.70; platform_system == "Linux"`.
@@ -100,9 +102,21 @@ std::optional<Requirement> parse_requirement(const std::string& spec) {
   std::string rest = spec.substr(i);
   const auto semi = rest.find(';');
   if (semi != std::string::npos) rest = rest.substr(0, semi);
-  static const std::regex pin(R"(^\s*(\[[^\]]*\])?\s*\(?\s*===?\s*([^\s,;)]+))");
-  std::smatch m;
-  if (std::regex_search(rest, m, pin)) r.version = m[2].str();
+  // [extras] (==version) or ==version, as Requires-Dist writes a pin (PEP 508).
+  std::string_view v = detail::trim(rest);
+  if (!v.empty() && v[0] == '[') {
+    const size_t close = v.find(']');
+    v = close == std::string_view::npos ? std::string_view() : detail::trim(v.substr(close + 1));
+  }
+  if (!v.empty() && v[0] == '(') v = detail::trim(v.substr(1));
+  if (starts_with(v, "==")) {
+    v = detail::trim(v.substr(v.size() > 2 && v[2] == '=' ? 3 : 2));
+    size_t end = 0;
+    while (end < v.size() && !std::isspace(static_cast<unsigned char>(v[end])) && v[end] != ',' && v[end] != ';' &&
+           v[end] != ')')
+      ++end;
+    r.version = std::string(v.substr(0, end));
+  }
   return r;
 }
 
@@ -138,13 +152,10 @@ void read_record(const std::string& path, const std::string& site, Distribution&
 void read_torch_version(const std::string& site, PythonEnv& env) {
   std::ifstream f(site + "/torch/version.py");
   if (!f) return;
-  static const std::regex version_re(R"(^__version__\s*(:[^=]*)?=\s*['"]([^'"]*)['"])");
-  static const std::regex cuda_re(R"(^cuda\s*(:[^=]*)?=\s*['"]([^'"]*)['"])");
-  std::string line;
-  std::smatch m;
+  std::string line, value;
   while (std::getline(f, line)) {
-    if (std::regex_search(line, m, version_re)) env.torch_version = m[2].str();
-    else if (std::regex_search(line, m, cuda_re)) env.torch_cuda = m[2].str();
+    if (detail::python_string_assignment(line, "__version__", value)) env.torch_version = value;
+    else if (detail::python_string_assignment(line, "cuda", value)) env.torch_cuda = value;
   }
 }
 
@@ -254,7 +265,8 @@ class Finder {
     }
     // given on the command line: a prefix or a site-packages folder
     for (const auto& g : o_.extra) {
-      const std::string p = strip_slash(g);
+      const std::string resolved = real_path(g);
+      const std::string p = strip_slash(resolved.empty() ? g : resolved);
       if (!prefix_site_packages(p).empty())
         add_prefix("given", "given:" + p, p, "--python-env");
       else if (is_dir(p))
@@ -330,22 +342,33 @@ void read_site_packages(const std::string& site, PythonEnv& env) {
 }
 
 int distribution_cuda_major(const Distribution& d) {
-  static const std::regex suffix(R"((^|-)cu(da)?([0-9]{2})x?(-|$))");
-  std::smatch m;
-  if (d.name == "torch") {
-    static const std::regex local(R"(\+cu([0-9]{2,3}))");
-    if (std::regex_search(d.version, m, local)) {
-      const std::string digits = m[1].str();
-      return std::stoi(digits.size() == 3 ? digits.substr(0, 2) : digits.substr(0, 1 + (digits[0] == '1')));
-    }
-    return -1;
+  if (d.name == "torch") {  // local version +cuXYZ: cu124 -> 12, cu118 -> 11, cu92 -> 9
+    const size_t at = d.version.find("+cu");
+    if (at == std::string::npos) return -1;
+    size_t end = at + 3;
+    while (end < d.version.size() && std::isdigit(static_cast<unsigned char>(d.version[end]))) ++end;
+    const std::string digits = d.version.substr(at + 3, end - at - 3);
+    if (digits.size() < 2 || digits.size() > 3) return -1;
+    return std::stoi(digits.substr(0, digits.size() - 1));
   }
-  if (std::regex_search(d.name, m, suffix)) return std::stoi(m[3].str());
+  // A name token cuNN, cudaNN or cudaNNx: nvidia-cudnn-cu12, jax-cuda12-plugin, cupy-cuda12x.
+  size_t start = 0;
+  while (start <= d.name.size()) {
+    size_t end = d.name.find('-', start);
+    if (end == std::string::npos) end = d.name.size();
+    std::string_view token(d.name.data() + start, end - start);
+    if (starts_with(token, "cu")) {
+      token.remove_prefix(starts_with(token, "cuda") ? 4 : 2);
+      if (!token.empty() && token.back() == 'x') token.remove_suffix(1);
+      if (token.size() == 2 && detail::all_digits(token)) return std::stoi(std::string(token));
+    }
+    start = end + 1;
+  }
   static const std::set<std::string> toolkit_versioned = {"nvidia-cuda-runtime", "nvidia-cuda-nvrtc", "nvidia-cuda-cupti",
                                                           "nvidia-cublas", "nvidia-nvjitlink", "nvidia-cuda-nvcc"};
   if (toolkit_versioned.count(d.name)) {
     const auto dot = d.version.find('.');
-    if (dot != std::string::npos && dot > 0 && std::all_of(d.version.begin(), d.version.begin() + dot, ::isdigit))
+    if (dot != std::string::npos && detail::all_digits(std::string_view(d.version).substr(0, dot)))
       return std::stoi(d.version.substr(0, dot));
   }
   return -1;

@@ -1,7 +1,11 @@
 // The GPU-stack consistency report behind `tessera-env`: what this copy of Tessera was
 // built with, what the machine loads at run time (NVIDIA driver, CUDA runtime, cuBLAS,
 // cuDNN, found with dlopen so that CPU-only builds can look too), the GPUs, and a list of
-// OK / WARN / FAIL checks with a reason and a fix for each.
+// OK / WARN / FAIL checks with a reason and a fix for each. Beyond Tessera's own chain it
+// looks at the machine (issue 23): Python environments and their wheels (python_envs.hpp),
+// the copies of the CUDA libraries on the loader's path (loader.hpp), PTX ISA against the
+// driver (ptx.hpp), GPU health through NVML (nvml.hpp), and explains pasted error
+// messages (explain.hpp).
 //
 //   auto report = tessera::env::collect();        // looks at the machine
 //   auto checks = tessera::env::check(report);    // pure function of the report
@@ -14,7 +18,9 @@
 // (cudaRuntimeGetVersion, cuDriverGetVersion); cuDNN is 1000*major + 100*minor + patch up to
 // 8.x and 10000*major + 100*minor + patch from 9.0 (cudnnGetVersion).
 #pragma once
+#include "tessera/env/explain.hpp"
 #include "tessera/env/loader.hpp"
+#include "tessera/env/nvml.hpp"
 #include "tessera/env/ptx.hpp"
 #include "tessera/env/python_envs.hpp"
 
@@ -122,6 +128,8 @@ struct Report {
   bool python_envs_scanned = false;  ///< false: not looked for (no python.* checks)
   /// The copies of the CUDA libraries on the loader's path and who loads which (CollectOptions::loader).
   LoaderReport loader;
+  /// GPU health from NVML (CollectOptions::nvml).
+  Nvml nvml;
 };
 
 /// What collect() looks at beyond Tessera's own chain, and where (tests inject fixtures).
@@ -133,13 +141,18 @@ struct CollectOptions {
   /// environments so that their wheels' folders count.
   bool loader = true;
   LoaderOptions loader_options;
+  /// Ask NVML about the GPUs' health (collect_nvml).
+  bool nvml = true;
+  std::string nvml_library = "libnvidia-ml.so.1";
 };
 
 /// Builds a Report for this process and machine: build configuration, then dlopen of
 /// libcuda.so.1 (cuDriverGetVersion, cuInit, device queries), libcudart.so.<compiled major>
 /// (then other majors, then the toolkit's library folder), libcublas, libcudnn. Never links
 /// CUDA and never throws for a missing or broken library: that is recorded in the Report.
-/// Libraries it opens stay loaded (unloading the driver after cuInit is unsafe).
+/// Libraries it opens stay loaded (unloading the driver after cuInit is unsafe). Then, as
+/// `options` asks (all by default): the Python environments (find_python_envs), the copies
+/// on the loader's path (scan_loader) and NVML (collect_nvml).
 Report collect(const CollectOptions& options = {});
 
 /// collect() of Tessera's own chain only (no Python environments, loader scan or NVML) once
@@ -210,6 +223,15 @@ struct CheckOptions {
 ///   shadows a newer one.
 /// - python.<env>.shadow.<file>: WARN when a Python process of the environment would load a
 ///   copy other than its own wheel's (LD_LIBRARY_PATH comes before the wheels' RUNPATH).
+/// - nvml: NVML loaded and initialised; nvmlInit failing with "Driver/library version
+///   mismatch" (the driver was updated without a reboot) is a FAIL.
+/// - nvml.N (NVML index): OK with the GPU's state when nothing below applies; otherwise
+///   nvml.N.ecc (uncorrectable errors since the driver loaded, pages or rows waiting for a
+///   reset, a failed remapping, an ECC mode change pending: WARN), nvml.N.mig (MIG on or a
+///   change pending: WARN), nvml.N.compute_mode (Prohibited: FAIL, Exclusive_Process or
+///   Exclusive_Thread: WARN), nvml.N.persistence (off: WARN), nvml.N.memory (other processes
+///   hold >= 1 GiB, or more than half is in use: WARN), nvml.N.clocks (hardware slowdown,
+///   thermal slowdown or power brake: WARN).
 /// When the CUDA backend is not built or TESSERA_DISABLE_CUDA is set, stack problems do
 /// not stop Tessera from running: what would be a FAIL is reported as WARN. The python.*
 /// checks are about other programs and never change Tessera's own availability.
