@@ -1,6 +1,6 @@
 // THE table of error messages tessera-env --explain knows: pattern, meaning, the checks that
 // explain it, the usual fix, and the public report each came from. One entry per message
-// family; tests/test_env_explain.cpp holds, for every id, a state in which its check fires.
+// family; tests/test_env_machine.cpp holds, for every id, a state in which its check fires.
 #include "tessera/env/explain.hpp"
 
 namespace tessera::env {
