@@ -151,6 +151,11 @@ TEST_CASE("env python: the CUDA 13 layout is consistent, and torch/driver mismat
   // Another program's problem does not make Tessera's own CUDA unusable.
   CHECK(worst(checks) == Status::FAIL);
   CHECK(usable(with_env(e, r)));
+  CHECK_THAT(summary(with_env(e, r), checks), Catch::StartsWith("FAIL: venv:cu13: driver supports CUDA 12.8"));
+  // With a FAIL of Tessera's own, the summary leads with that one.
+  Report both = with_env(e, r);
+  both.cudnn.version = Version::from_cudnn(8907);
+  CHECK_THAT(summary(both, check(both)), Catch::StartsWith("FAIL: cuDNN 8.9.7"));
 
   // same major, older minor: minor-version compatibility, WARN
   Report r12 = healthy_cuda12_report();
@@ -428,6 +433,23 @@ TEST_CASE("env loader: RPATH comes before LD_LIBRARY_PATH, RUNPATH after; $ORIGI
   CHECK(via == "RPATH of with-rpath");  // DT_RPATH (without DT_RUNPATH) comes first
   CHECK(r.loader.copies[static_cast<size_t>(w)].resolved_path == fs::canonical(t.path / "app/lib/libcublas.so.12.4.5.8").string());
   CHECK(require_check(check(r), "shadow.libcublas.so.12").status == Status::OK);
+}
+
+TEST_CASE("env loader: versions compare at the precision both copies have", "[env][loader]") {
+  // cudaRuntimeGetVersion says 12.4; the wheel's dist-info says 12.4.127: the same release.
+  TempDir t;
+  install_library(t.path / "a", "libcudart.so.12", "libcudart.so.12.4");
+  install_library(t.path / "b", "libcudart.so.12", "libcudart.so.12.4.127");
+  install_library(t.path / "c", "libcudart.so.12", "libcudart.so.12.6.77");
+  Report r = healthy_cuda12_report();
+  LoaderOptions o = fixture_loader((t.path / "a").string() + ":" + (t.path / "b").string(), "");
+  r.loader = scan_loader(r, o);
+  CHECK(require_check(check(r), "shadow.libcudart.so.12").status == Status::OK);
+  o.ld_library_path = (t.path / "a").string() + ":" + (t.path / "c").string();
+  r.loader = scan_loader(r, o);
+  const Check c = require_check(check(r), "shadow.libcudart.so.12");
+  CHECK(c.status == Status::WARN);  // 12.4 shadows 12.6.77
+  CHECK_THAT(c.reason, Catch::Contains("12.6.77"));
 }
 
 TEST_CASE("env loader: this machine", "[env][loader]") {

@@ -265,11 +265,14 @@ std::string describe(const LibraryCopy& c) {
   return s;
 }
 
-/// Both versions known to at least major.minor, and a older than b.
+/// Both versions known to at least major.minor, and a older than b at the precision both
+/// have: cudaRuntimeGetVersion's "12.4" is not older than the wheel's "12.4.127".
 bool older(const LibraryCopy& a, const LibraryCopy& b) {
   if (a.version.empty() || b.version.empty()) return false;
-  const Version va = Version::parse(a.version), vb = Version::parse(b.version);
-  return va.known() && vb.known() && va < vb;
+  Version va = Version::parse(a.version), vb = Version::parse(b.version);
+  if (!va.known() || !vb.known()) return false;
+  if (va.patch < 0 || vb.patch < 0) va.patch = vb.patch = -1;
+  return va < vb;
 }
 
 std::string folder(const std::string& p) { return p.substr(0, p.rfind('/')); }

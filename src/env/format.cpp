@@ -85,11 +85,12 @@ std::string summary(const Report& r, const std::vector<Check>& checks) {
   std::string head;
   const std::string why = cuda_unavailable_reason(r);
   if (c.fail > 0) {
+    // Tessera's own first FAIL; a Python environment's only when Tessera has none.
+    const Check* first = nullptr;
     for (const auto& k : checks)
-      if (k.status == Status::FAIL) {
-        head = "FAIL: " + k.reason;
-        break;
-      }
+      if (k.status == Status::FAIL && (!first || (first->name.rfind("python.", 0) == 0 && k.name.rfind("python.", 0) != 0)))
+        first = &k;
+    head = "FAIL: " + first->reason;
     if (!why.empty()) head += " (CPU only)";
   } else if (why.empty()) {
     std::string gpus;
