@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "tessera/build_config.hpp"
+#include "env_fixtures.hpp"
 #include "tessera/env/report.hpp"
 
 #include <nlohmann/json.hpp>
@@ -16,45 +17,9 @@ namespace {
 constexpr const char* kDefaultArchs = "75-real,80-real,86-real,89-real,90";
 
 /// A consistent CUDA 12.4 machine: the state every rule test starts from.
-Report healthy_report() {
-  Report r;
-  r.build.tessera_version = "0.1.0";
-  r.build.with_cuda = true;
-  r.build.cuda_architectures = kDefaultArchs;
-  r.build.cuda_compiled = Version(12, 4, 131);
-  r.build.cublas_compiled = Version(12, 4, 5);
-  r.build.cudnn_compiled = Version(9, 1, 0);
-  r.driver.library.found = true;
-  r.driver.library.path = "/usr/lib/x86_64-linux-gnu/libcuda.so.1";
-  r.driver.library.version = Version::from_cuda(12040);
-  r.driver.release = "550.54.15";
-  r.driver.init_result = 0;
-  r.cuda_runtime.found = true;
-  r.cuda_runtime.path = "/usr/local/cuda-12.4/lib64/libcudart.so.12";
-  r.cuda_runtime.version = Version::from_cuda(12040);
-  r.cublas.found = true;
-  r.cublas.path = "/usr/local/cuda-12.4/lib64/libcublas.so.12";
-  r.cublas.version = Version(12, 4, 5);
-  r.cublas_cuda_version = Version::from_cuda(12040);
-  r.cudnn.found = true;
-  r.cudnn.path = "/usr/lib/x86_64-linux-gnu/libcudnn.so.9";
-  r.cudnn.version = Version::from_cudnn(90100);
-  r.cudnn_cuda_version = Version::from_cuda(12020);
-  Gpu g;
-  g.index = 0;
-  g.name = "NVIDIA A100-SXM4-40GB";
-  g.cc_major = 8;
-  g.cc_minor = 0;
-  g.total_memory_bytes = 40ull << 30;
-  g.multiprocessor_count = 108;
-  r.gpus.push_back(g);
-  return r;
-}
+Report healthy_report() { return env_fixtures::healthy_cuda12_report(); }
 
-const Check* find_check(const std::vector<Check>& checks, const std::string& name) {
-  auto it = std::find_if(checks.begin(), checks.end(), [&](const Check& c) { return c.name == name; });
-  return it == checks.end() ? nullptr : &*it;
-}
+using env_fixtures::find_check;
 
 Status status_of(const Report& r, const std::string& name, CheckOptions o = {}) {
   const auto checks = check(r, o);

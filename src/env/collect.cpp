@@ -4,6 +4,8 @@
 // cudaError_t, cublasStatus_t are int-sized enums; CUdevice is int).
 #include "tessera/env/report.hpp"
 
+#include "fs_util.hpp"
+
 #include "tessera/build_config.hpp"
 #include "text_scan.hpp"
 
@@ -49,10 +51,7 @@ F symbol(void* handle, const char* name) {
   return reinterpret_cast<F>(dlsym(handle, name));
 }
 
-bool file_exists(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
+using fs_util::is_file;
 
 std::optional<std::string> env_value(const char* name) {
   const char* v = std::getenv(name);
@@ -115,7 +114,7 @@ std::vector<std::string> candidates(const std::string& name, const std::vector<i
   for (const auto& d : dirs) {
     if (d.empty()) continue;
     for (const auto& n : names)
-      if (file_exists(d + "/" + n)) out.push_back(d + "/" + n);
+      if (is_file(d + "/" + n)) out.push_back(d + "/" + n);
   }
   return out;
 }

@@ -5,6 +5,7 @@
 
 #include "tessera/env/report.hpp"
 
+#include "fs_util.hpp"
 #include "text_scan.hpp"
 
 #include <dirent.h>
@@ -26,35 +27,12 @@ namespace tessera::env {
 
 namespace {
 
-bool is_dir(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool exists(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-std::string real_path(const std::string& p) {
-  char buf[PATH_MAX];
-  return ::realpath(p.c_str(), buf) ? std::string(buf) : std::string();
-}
-
-std::string dir_of(const std::string& p) {
-  const auto s = p.rfind('/');
-  return s == std::string::npos ? "." : (s == 0 ? "/" : p.substr(0, s));
-}
-
-std::string file_of(const std::string& p) {
-  const auto s = p.rfind('/');
-  return s == std::string::npos ? p : p.substr(s + 1);
-}
-
-std::string strip_slash(std::string p) {
-  while (p.size() > 1 && p.back() == '/') p.pop_back();
-  return p;
-}
+using fs_util::base_name;
+using fs_util::dir_of;
+using fs_util::is_dir;
+using fs_util::real_path;
+using fs_util::strip_slash;
+using fs_util::is_file;
 
 std::vector<std::string> split_path_list(const std::string& s) {
   std::vector<std::string> out;
@@ -269,7 +247,7 @@ class Scanner {
       bp.rpath = e.rpath;
       bp.runpath = e.runpath;
       L.tessera_binaries.push_back(bp);
-      const std::string name = file_of(b);
+      const std::string name = base_name(b);
       if (e.runpath.empty())
         for (const auto& p : e.rpath) rpath_steps.push_back({expand_origin(p, b), "RPATH of " + name});
       for (const auto& p : e.runpath) runpath_steps.push_back({expand_origin(p, b), "RUNPATH of " + name});
@@ -288,7 +266,7 @@ class Scanner {
       std::vector<std::string> wheel_dirs, own;
       for (const auto& d : env.distributions)
         for (const auto& lib : d.libraries)
-          if (!library_of(file_of(lib)).empty()) {
+          if (!library_of(base_name(lib)).empty()) {
             const std::string dir = dir_of(lib);
             if (std::find(wheel_dirs.begin(), wheel_dirs.end(), dir) == wheel_dirs.end()) wheel_dirs.push_back(dir);
             const std::string rp = real_path(lib);
@@ -327,7 +305,7 @@ class Scanner {
       text = *o_.ld_cache_listing;
       out_.cache_source = "injected listing";
     } else {
-      const char* ldconfig = exists("/sbin/ldconfig") ? "/sbin/ldconfig" : exists("/usr/sbin/ldconfig") ? "/usr/sbin/ldconfig" : nullptr;
+      const char* ldconfig = is_file("/sbin/ldconfig") ? "/sbin/ldconfig" : is_file("/usr/sbin/ldconfig") ? "/usr/sbin/ldconfig" : nullptr;
       if (!ldconfig) {
         out_.cache_source = "none: ldconfig not found";
         return;
@@ -359,7 +337,7 @@ class Scanner {
 
   void add_copy(const std::string& path, const std::string& file, const std::string& via) {
     const std::string resolved = real_path(path);
-    if (resolved.empty() || !exists(resolved)) return;
+    if (resolved.empty() || !is_file(resolved)) return;
     auto it = std::find_if(out_.copies.begin(), out_.copies.end(),
                            [&](const LibraryCopy& c) { return c.resolved_path == resolved && c.file == file; });
     if (it == out_.copies.end()) {
@@ -396,7 +374,7 @@ class Scanner {
           }
     // 3. a versioned real file name: libcudnn.so.9.1.0
     std::string_view stem, rest;
-    const std::string real = file_of(c.resolved_path);
+    const std::string real = base_name(c.resolved_path);
     if (detail::split_shared_object(real, stem, rest) && rest.size() > 1 && rest[0] == '.' &&
         detail::dotted_digits(rest.substr(1), 2)) {
       c.version = std::string(rest.substr(1));

@@ -3,6 +3,7 @@
 // "Recording installed projects", "Core metadata specifications").
 #include "tessera/env/python_envs.hpp"
 
+#include "fs_util.hpp"
 #include "text_scan.hpp"
 
 #include <algorithm>
@@ -20,45 +21,12 @@ namespace tessera::env {
 
 namespace {
 
-bool is_dir(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool is_file(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-std::string real_path(const std::string& p) {
-  char buf[PATH_MAX];
-  return ::realpath(p.c_str(), buf) ? std::string(buf) : p;
-}
-
-std::string base_name(std::string p) {
-  while (p.size() > 1 && p.back() == '/') p.pop_back();
-  const auto s = p.rfind('/');
-  return s == std::string::npos ? p : p.substr(s + 1);
-}
-
-std::string strip_slash(std::string p) {
-  while (p.size() > 1 && p.back() == '/') p.pop_back();
-  return p;
-}
-
-/// Entries of a folder (names only, no "." and ".."), sorted.
-std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return out;
-  while (const dirent* e = ::readdir(d)) {
-    const std::string n = e->d_name;
-    if (n != "." && n != "..") out.push_back(n);
-  }
-  ::closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using fs_util::base_name;
+using fs_util::is_dir;
+using fs_util::is_file;
+using fs_util::list_dir;
+using fs_util::real_path;
+using fs_util::strip_slash;
 
 std::vector<std::string> glob_paths(const std::string& pattern) {
   std::vector<std::string> out;
@@ -194,7 +162,7 @@ class Finder {
            const std::string& found_by) {
     std::vector<std::string> fresh;
     for (const auto& s : sites)
-      if (seen_.insert(real_path(s)).second) fresh.push_back(s);
+      if (const std::string r = real_path(s); seen_.insert(r.empty() ? s : r).second) fresh.push_back(s);
     if (fresh.empty()) return;
     if (!labels_.insert(label).second) label += "#" + std::to_string(out_.size());
     PythonEnv env;
