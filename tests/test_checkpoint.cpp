@@ -306,14 +306,11 @@ TEST_CASE("Checkpoint::load refuses unfinished, truncated and corrupt folders by
     CHECK(all_values(*target.net) == before);
     CHECK(target.opt->state_dict().json == opt_before);
   };
-  auto bytes = [](const std::string& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  };
   auto put = [](const std::string& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; };
   const std::string model = dir.file("c/model.safetensors"), state = dir.file("c/state-rank0.safetensors"),
                     done = dir.file("c/DONE");
-  const std::string model_bytes = bytes(model), state_bytes = bytes(state), done_bytes = bytes(done);
+  const std::string model_bytes = testing::read_bytes(model), state_bytes = testing::read_bytes(state),
+                    done_bytes = testing::read_bytes(done);
   SECTION("no DONE marker") {
     fs::remove(done);
     refuse("no DONE marker");

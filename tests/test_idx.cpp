@@ -1,5 +1,7 @@
 // IDX reader/writer and MnistDataset: round trips, every kind of broken file, real data.
 #include <catch2/catch.hpp>
+
+#include "tensor_testing.hpp"
 #include <unistd.h>
 #include <zlib.h>
 
@@ -26,20 +28,8 @@ using tessera::data::write_idx;
 namespace {
 
 /// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("tessera_test_idx_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+struct TempDir : tessera::testing::TempDir {
+  TempDir() : tessera::testing::TempDir("idx") {}
 };
 
 IdxArray random_array(std::vector<int64_t> dims, uint32_t seed) {

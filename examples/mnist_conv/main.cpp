@@ -269,6 +269,11 @@ int run(const Args& a) {
     std::cout << "checkpoint " << dir << "\n" << std::flush;
   };
   io::InterruptGuard interrupt;
+  auto stop_for_signal = [&] {
+    std::cout << "mnist_conv: stopped by signal " << interrupt.requested() << " at step " << global_step
+              << "; continue with --resume " << a.checkpoint_dir << "\n";
+    return interrupt.exit_status();
+  };
   std::ostringstream schedule;
   if (cosine) schedule << "cosine to 0";
   else schedule << "x" << a.gamma << " per epoch";
@@ -287,8 +292,7 @@ int run(const Args& a) {
   const auto t_total = Clock::now();
   double train_seconds = 0;
   int64_t train_images = 0;
-  const bool save_due_on = a.save_every > 0;
-  auto save_due = [&] { return save_due_on && global_step % a.save_every == 0; };
+  auto save_due = [&] { return a.save_every > 0 && global_step % a.save_every == 0; };
   // The loader knows the epoch (0-based) and batch to continue from (a fresh run: 0, 0).
   for (int epoch = int(train_loader.epoch()) + 1; epoch <= a.epochs; ++epoch) {
     net->train();
@@ -319,11 +323,7 @@ int run(const Args& a) {
       // A checkpoint after the epoch's last step waits for the end-of-epoch schedule step.
       if (step < train_loader.num_batches() && (save_due() || interrupt.requested())) {
         save_checkpoint();
-        if (interrupt.requested()) {
-          std::cout << "mnist_conv: stopped by signal " << interrupt.requested() << " at step " << global_step
-                    << "; continue with --resume " << a.checkpoint_dir << "\n";
-          return interrupt.exit_status();
-        }
+        if (interrupt.requested()) return stop_for_signal();
       }
     }
     const double epoch_seconds = progress.elapsed();
@@ -332,11 +332,7 @@ int run(const Args& a) {
     if (!cosine && scheduler) scheduler->step();
     if (save_due() || interrupt.requested()) {
       save_checkpoint();
-      if (interrupt.requested()) {
-        std::cout << "mnist_conv: stopped by signal " << interrupt.requested() << " at step " << global_step
-                  << "; continue with --resume " << a.checkpoint_dir << "\n";
-        return interrupt.exit_status();
-      }
+      if (interrupt.requested()) return stop_for_signal();
     }
     const auto t_eval = Clock::now();
     EvalResult r = evaluate(*net, test_loader);
