@@ -95,7 +95,7 @@ void bmm(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
                         : std::is_same_v<T, Half>     ? CUDA_R_16F
                                                       : CUDA_R_16BF;
     cublasComputeType_t ct = std::is_same_v<T, double> ? CUBLAS_COMPUTE_64F
-                             : (std::is_same_v<T, float> && allow_tf32()) ? CUBLAS_COMPUTE_32F_FAST_TF32
+                             : (std::is_same_v<T, float> && allow_tf32_matmul()) ? CUBLAS_COMPUTE_32F_FAST_TF32
                                                                           : CUBLAS_COMPUTE_32F;
     TESSERA_CUBLAS_CHECK(cublasGemmStridedBatchedEx_64(
         ctx.cublas(), opb, opa, N, M, K, &alpha, b.raw_data(), dt, vb.ld, sb, a.raw_data(), dt, va.ld, sa, &beta,

@@ -2,6 +2,7 @@
 // cross_entropy. Each validates its arguments (throwing a tessera::Error subclass that
 // names the op and the offending shapes, dtypes or devices), allocates its output,
 // dispatches to the backend of the input's device and records its backward.
+#include "tessera/amp/autocast.hpp"
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -166,8 +167,10 @@ Tensor nll_loss_checked(const Tensor& logp, const Tensor& target, Reduction redu
 
 // ---- conv2d -----------------------------------------------------------------------------
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, IntPair stride, IntPair padding,
+Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, IntPair stride, IntPair padding,
               IntPair dilation, int64_t groups) {
+  const Tensor x = amp::autocast(x_in, "conv2d"), weight = amp::autocast(weight_in, "conv2d"),
+               bias = amp::autocast(bias_in, "conv2d");
   const char* op = "conv2d";
   check_defined(x, op, "input");
   check_defined(weight, op, "weight");
@@ -311,7 +314,10 @@ Tensor adaptive_avg_pool2d(const Tensor& x, IntPair output_size) {
 
 // ---- linear, dropout --------------------------------------------------------------------
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+Tensor linear(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in) {
+  const Tensor x = amp::autocast(x_in, "linear");
+  const Tensor weight = amp::autocast(weight_in, "linear");
+  const Tensor bias = amp::autocast(bias_in, "linear");
   const char* op = "linear";
   check_defined(x, op, "input");
   check_defined(weight, op, "weight");
@@ -354,12 +360,14 @@ Tensor dropout(const Tensor& x, double p, bool training) {
 
 // ---- losses -----------------------------------------------------------------------------
 
-Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction reduction) {
+Tensor nll_loss(const Tensor& logp_in, const Tensor& target, Reduction reduction) {
+  const Tensor logp = amp::autocast(logp_in, "nll_loss");
   check_nll_args("nll_loss", logp, target);
   return nll_loss_checked(logp, target, reduction);
 }
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction) {
+Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, Reduction reduction) {
+  const Tensor logits = amp::autocast(logits_in, "cross_entropy");
   check_nll_args("cross_entropy", logits, target);
   return nll_loss_checked(log_softmax(logits, 1), target, reduction);
 }
