@@ -7,6 +7,7 @@
 #include "tensor_testing.hpp"
 #include "tessera/amp/autocast.hpp"
 #include "tessera/amp/grad_scaler.hpp"
+#include "tessera/io/checkpoint.hpp"
 #include "tessera/ops.hpp"
 #include "tessera/optim/optimizer.hpp"
 
@@ -199,4 +200,22 @@ TEST_CASE("grad scaler: state_dict round trip and the disabled pass-through", "[
   CHECK(off.get_scale() == 1.0);
   l.backward();
   CHECK(off.step(opt));
+}
+
+TEST_CASE("grad scaler: a checkpoint saves and restores the scale", "[amp][checkpoint]") {
+  Tensor w = randn({3}).requires_grad_(true);
+  optim::SGD opt({w}, optim::SGDOptions(0.1));
+  amp::GradScaler a(amp::GradScalerOptions().init_scale(128).growth_interval(2));
+  for (int i = 0; i < 3; ++i) scripted_step(a, opt, w, 1.0);  // 2 good steps: 256, then 1 more
+  REQUIRE(a.get_scale() == 256);
+  TempDir dir("amp_ckpt");
+  io::Checkpoint().scaler(a).save(dir.file("c"), 3);
+  amp::GradScaler b(amp::GradScalerOptions().growth_interval(2));
+  io::Checkpoint().scaler(b).load(dir.file("c"));
+  CHECK(b.get_scale() == 256);
+  scripted_step(b, opt, w, 1.0);
+  CHECK(b.get_scale() == 512);  // the good-step count (1) came back too
+  amp::GradScaler off(amp::GradScalerOptions().enabled(false));
+  io::Checkpoint().scaler(off).load(dir.file("c"));  // a disabled scaler restores nothing
+  CHECK(off.get_scale() == 1.0);
 }

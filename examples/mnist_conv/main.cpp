@@ -246,7 +246,12 @@ int run(const Args& a) {
 
   // Everything a resumed run needs to continue bit for bit.
   io::Checkpoint checkpoint;
-  checkpoint.model(*net).optimizer(*opt).loader(train_loader).generator(default_generator());
+  // Mixed precision (off: a disabled guard and scaler, i.e. plain float32). bfloat16 has
+  // float32's range, so only float16 needs loss scaling (PyTorch's recommendation too).
+  const DType amp_dtype = a.amp == "fp16" ? kFloat16 : kBFloat16;
+  amp::GradScaler scaler(amp::GradScalerOptions().enabled(a.amp == "fp16"));
+
+  checkpoint.model(*net).optimizer(*opt).loader(train_loader).generator(default_generator()).scaler(scaler);
   if (scheduler) checkpoint.scheduler(*scheduler);
   int64_t global_step = 0;
   if (!a.resume.empty()) {
@@ -292,11 +297,6 @@ int run(const Args& a) {
             << nn::parameter_count(*net) << " parameters, optimizer " << a.optimizer << " lr " << lr
             << " (" << schedule.str() << "), batch " << a.batch_size << ", seed " << a.seed
             << (a.amp == "off" ? "" : ", amp " + a.amp) << "\n";
-
-  // Mixed precision (off: a disabled guard and scaler, i.e. plain float32). bfloat16 has
-  // float32's range, so only float16 needs loss scaling (PyTorch's recommendation too).
-  const DType amp_dtype = a.amp == "fp16" ? kFloat16 : kBFloat16;
-  amp::GradScaler scaler(amp::GradScalerOptions().enabled(a.amp == "fp16"));
 
   const auto t_total = Clock::now();
   double train_seconds = 0;

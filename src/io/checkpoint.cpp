@@ -153,6 +153,7 @@ void Checkpoint::save(const std::string& dir, int64_t step, const std::map<std::
   }
   if (scheduler_) meta["scheduler"] = scheduler_->state_dict().json;
   if (loader_) meta["loader"] = loader_->state_dict().json;
+  if (scaler_) meta["scaler"] = scaler_->state_dict().json;
   if (generator_) meta["generator"] = json{{"seed", generator_->seed()}, {"offset", generator_->offset()}}.dump();
   save_safetensors(join(dir, state_file(rank_)), tensors, meta);
   if (rank_ == 0 && model_) save_safetensors(join(dir, kModelFile), model_->state_dict(), {{"format", "pt"}});
@@ -256,6 +257,10 @@ CheckpointInfo Checkpoint::load(const std::string& dir, bool strict) {
   std::optional<SavedState> sched_state, loader_state;
   if (auto j = part("scheduler", scheduler_ != nullptr)) sched_state = SavedState{{}, *j};
   if (auto j = part("loader", loader_ != nullptr)) loader_state = SavedState{{}, *j};
+  // A scaler saved disabled ("{}") or restored into a disabled one: nothing to restore.
+  std::optional<SavedState> scaler_state;
+  if (auto j = part("scaler", scaler_ != nullptr && scaler_->is_enabled()))
+    if (*j != "{}") scaler_state = SavedState{{}, *j};
   std::optional<std::pair<uint64_t, uint64_t>> gen_state;
   if (auto j = part("generator", generator_ != nullptr)) {
     json g = json::parse(*j, nullptr, false);
@@ -290,6 +295,11 @@ CheckpointInfo Checkpoint::load(const std::string& dir, bool strict) {
       SavedState before = loader_->state_dict();
       loader_->load_state_dict(*loader_state);
       undo.push_back([this, before] { loader_->load_state_dict(before); });
+    }
+    if (scaler_state) {
+      SavedState before = scaler_->state_dict();
+      scaler_->load_state_dict(*scaler_state);
+      undo.push_back([this, before] { scaler_->load_state_dict(before); });
     }
   } catch (const Error& e) {
     for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)();

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "tessera/amp/grad_scaler.hpp"
 #include "tessera/data/dataloader.hpp"
 #include "tessera/io/saved_state.hpp"
 #include "tessera/nn/module.hpp"
@@ -57,6 +58,8 @@ class Checkpoint {
   Checkpoint& scheduler(optim::LRScheduler& s) { scheduler_ = &s; return *this; }
   Checkpoint& loader(data::DataLoader& l) { loader_ = &l; return *this; }
   Checkpoint& generator(Generator& g) { generator_ = &g; return *this; }
+  /// The loss scale and its good-step count (a disabled scaler saves and restores nothing).
+  Checkpoint& scaler(amp::GradScaler& s) { scaler_ = &s; return *this; }
   /// Several processes (data parallel): this process's rank in [0, world_size) and a
   /// function that returns when every rank has called it (ProcessGroup::barrier). Rank 0
   /// writes the model and DONE; each rank writes its own state file. Throws ValueError for
@@ -84,6 +87,7 @@ class Checkpoint {
   optim::LRScheduler* scheduler_ = nullptr;
   data::DataLoader* loader_ = nullptr;
   Generator* generator_ = nullptr;
+  amp::GradScaler* scaler_ = nullptr;
   int rank_ = 0, world_size_ = 1;
   std::function<void()> barrier_;
 };
