@@ -2,7 +2,8 @@
 // named BM_<op>/<cpu|cuda>/<size> (see bench_common.hpp for the names, sizes and counters).
 //
 //   ops: add, relu, sum (all elements), softmax, log_softmax (rows of 4096), matmul,
-//        matmul_tiled (CUDA only: the hand-written SGEMM instead of cuBLAS),
+//        matmul_tiled (CUDA only: the hand-written SGEMM instead of cuBLAS), matmul_bf16 and
+//        matmul_fp16 (two-byte inputs and output, float32 accumulation),
 //        conv2d_fwd_<layer>, conv2d_bwd_<layer> (layers mnist1, mnist2, resnet3x3; size = batch),
 //        max_pool2d (2x2 on [batch, 64, 24, 24]), train_step (mnist_conv net, batch 64, Adam)
 //   ceilings, measured once per process and reported as cases of their own:
@@ -189,6 +190,19 @@ void register_ops(Device dev) {
       run(state, dev, WorkKind::Flop, 2.0 * double(n) * double(n) * double(n), nothing,
           [&] { benchmark::DoNotOptimize(matmul(a, b)); });
     }, benchmark::kMillisecond);
+  }
+  // The 16-bit dtypes: tensor cores through cuBLAS on the GPU (float32 accumulation); on the
+  // CPU computed in float32 and rounded (what the conversions cost there).
+  for (const DType dt : {kBFloat16, kFloat16}) {
+    const std::vector<int64_t> sizes = gpu ? std::vector<int64_t>{1024, 2048, 4096, 8192} : std::vector<int64_t>{256, 512};
+    for (int64_t n : sizes) {
+      register_case(dt == kBFloat16 ? "matmul_bf16" : "matmul_fp16", d, n, [dev, n, dt](benchmark::State& state) {
+        if (!usable(state, dev)) return;
+        Tensor a = randn({n, n}, on(dev)).to(dt), b = randn({n, n}, on(dev)).to(dt);
+        run(state, dev, WorkKind::Flop, 2.0 * double(n) * double(n) * double(n), nothing,
+            [&] { benchmark::DoNotOptimize(matmul(a, b)); });
+      }, benchmark::kMillisecond);
+    }
   }
   if (gpu) {
     for (int64_t n : {int64_t(1024), int64_t(4096)}) {

@@ -250,6 +250,12 @@ class Suite:
                 a, b = self.randn(n, n), self.randn(n, n)
                 return self.time_op(lambda: torch.matmul(a, b))
             self.case("matmul", n, "flop", 2.0 * n ** 3, mm)
+        for op, dt in (("matmul_bf16", torch.bfloat16), ("matmul_fp16", torch.float16)):
+            for n in ([1024, 2048, 4096, 8192] if self.dev.type == "cuda" else [256, 512]):
+                def mm16(n=n, dt=dt):
+                    a, b = self.randn(n, n).to(dt), self.randn(n, n).to(dt)
+                    return self.time_op(lambda: torch.matmul(a, b))
+                self.case(op, n, "flop", 2.0 * n ** 3, mm16)
         for name, c_in, c_out, hw, k, pad, input_grad, batches in CONV_LAYERS:
             for batch in batches:
                 flop = conv_forward_flop(c_in, c_out, hw, k, pad, batch)
