@@ -22,12 +22,11 @@
 #include <ostream>
 #include <type_traits>
 
+#include "tessera/host_device.hpp"
+
 #if defined(__CUDACC__)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#define TESSERA_HOST_DEVICE __host__ __device__
-#else
-#define TESSERA_HOST_DEVICE
 #endif
 
 namespace tessera {

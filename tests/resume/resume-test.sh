@@ -11,11 +11,7 @@
 #   resume-test.sh MNIST_CONV_BINARY [DATA_DIR]      exit 77 (skipped) without the dataset
 set -euo pipefail
 bin=$1
-data=${2:-/usr/share/datasets/fashion-mnist}
-if [[ ! -f "$data/train-images-idx3-ubyte.gz" && ! -f "$data/train-images-idx3-ubyte" ]]; then
-  echo "skipped: no Fashion-MNIST in $data (Debian package dataset-fashion-mnist)"
-  exit 77
-fi
+source "$(dirname "$0")/../lib/fashion-mnist.sh" "${2:-}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
