@@ -9,6 +9,7 @@
 #include "cuda_control.hpp"
 #include "elementwise.cuh"
 #include "gemm_cublas.cuh"
+#include "index.cuh"
 #include "loss.cuh"
 #include "optim.cuh"
 #include "pool.cuh"
@@ -254,11 +255,13 @@ void CudaBackend::avg_pool2d_forward(const Tensor& x, const Pool2dParams& p, con
 void CudaBackend::avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p, const Tensor& grad_x) {
   detail::avg_pool2d_backward(grad_out, p, grad_x);
 }
-void CudaBackend::nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out) {
-  detail::nll_loss_forward(logp, target, out);
+void CudaBackend::nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out,
+                                   int64_t ignore_index) {
+  detail::nll_loss_forward(logp, target, out, ignore_index);
 }
-void CudaBackend::nll_loss_backward(const Tensor& grad_out, const Tensor& target, const Tensor& grad_logp) {
-  detail::nll_loss_backward(grad_out, target, grad_logp);
+void CudaBackend::nll_loss_backward(const Tensor& grad_out, const Tensor& target, const Tensor& grad_logp,
+                                    int64_t ignore_index) {
+  detail::nll_loss_backward(grad_out, target, grad_logp, ignore_index);
 }
 void CudaBackend::adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                             const Tensor& max_exp_avg_sq, const AdamStepParams& p) {
@@ -267,6 +270,18 @@ void CudaBackend::adam_step(const Tensor& param, const Tensor& grad, const Tenso
 void CudaBackend::sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
                            const SgdStepParams& p) {
   detail::sgd_step(param, grad, momentum_buffer, p);
+}
+void CudaBackend::gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out, const char* op) {
+  detail::index_gather(x, dim, index, out, op);
+}
+void CudaBackend::scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, const char* op) {
+  detail::index_scatter_add(out, dim, index, src, op);
+}
+void CudaBackend::topk_rows(const Tensor& x, int64_t k, bool largest, const Tensor& values, const Tensor& indices) {
+  detail::topk_rows(x, k, largest, values, indices);
+}
+void CudaBackend::multinomial_rows(const Tensor& probs, uint64_t seed, uint64_t offset, const Tensor& out) {
+  detail::multinomial_rows(probs, seed, offset, out);
 }
 
 }  // namespace tessera::cuda::detail
