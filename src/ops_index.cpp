@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "ops_checks.hpp"
 #include "tessera/autograd/autograd.hpp"
 #include "tessera/ops.hpp"
 
@@ -24,31 +25,8 @@ std::string index_out_of_range_message(const char* op, int64_t value, int64_t po
 
 namespace {
 
+using namespace ops_detail;
 using Grads = std::vector<Tensor>;
-
-bool needs_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
-
-bool recording(std::initializer_list<const Tensor*> ts) {
-  if (!autograd::grad_mode_enabled()) return false;
-  for (const Tensor* t : ts)
-    if (needs_grad(*t)) return true;
-  return false;
-}
-
-void check_defined(const Tensor& t, const char* op, const char* what) {
-  TESSERA_CHECK(t.defined(), ValueError, op, ": ", what, " is an undefined tensor");
-}
-
-void check_same_device(const Tensor& x, const Tensor& other, const char* op, const char* what) {
-  TESSERA_CHECK(other.device() == x.device(), DeviceError, op, ": input is on ", x.device().str(), " but ", what,
-                " is on ", other.device().str(), "; move both to one device with .to(device)");
-}
-
-void check_same_dtype(const Tensor& x, const Tensor& other, const char* op, const char* what) {
-  TESSERA_CHECK(other.dtype() == x.dtype(), DTypeError, op, ": ", what, " has dtype ", dtype_name(other.dtype()),
-                " but input has dtype ", dtype_name(x.dtype()), " (input ", shape_str(x.shape()), ", ", what, " ",
-                shape_str(other.shape()), ")");
-}
 
 /// The index as a contiguous int64 tensor without history (int32 converted when allowed), so
 /// that the backends' "position" of a bad index is its flat position here.

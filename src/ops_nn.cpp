@@ -8,48 +8,18 @@
 #include <utility>
 #include <vector>
 
+#include "ops_checks.hpp"
 #include "tessera/autograd/autograd.hpp"
 #include "tessera/ops.hpp"
 
 namespace tessera {
 namespace {
 
+using namespace ops_detail;
+
 using IntPair = std::pair<int64_t, int64_t>;
 
 std::string pair_str(IntPair p) { return detail::str_cat("(", p.first, ", ", p.second, ")"); }
-
-bool needs_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
-
-bool recording(std::initializer_list<const Tensor*> ts) {
-  if (!autograd::grad_mode_enabled()) return false;
-  for (const Tensor* t : ts)
-    if (needs_grad(*t)) return true;
-  return false;
-}
-
-/// Same data without history, contiguous (a copy only when the input is strided).
-Tensor plain(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
-
-void check_defined(const Tensor& t, const char* op, const char* what) {
-  TESSERA_CHECK(t.defined(), ValueError, op, ": ", what, " is an undefined tensor");
-}
-
-void check_float(const Tensor& t, const char* op, const char* what) {
-  TESSERA_CHECK(is_floating_point(t.dtype()), DTypeError, op, ": ", what,
-                " must be float32 or float64, got ", dtype_name(t.dtype()), " (shape ", shape_str(t.shape()),
-                ")");
-}
-
-void check_same_dtype(const Tensor& x, const Tensor& other, const char* op, const char* what) {
-  TESSERA_CHECK(other.dtype() == x.dtype(), DTypeError, op, ": ", what, " has dtype ", dtype_name(other.dtype()),
-                " but input has dtype ", dtype_name(x.dtype()), " (input ", shape_str(x.shape()), ", ", what, " ",
-                shape_str(other.shape()), ")");
-}
-
-void check_same_device(const Tensor& x, const Tensor& other, const char* op, const char* what) {
-  TESSERA_CHECK(other.device() == x.device(), DeviceError, op, ": input is on ", x.device().str(), " but ",
-                what, " is on ", other.device().str(), "; move both to one device with .to(device)");
-}
 
 // ---- pooling geometry ------------------------------------------------------------------
 
