@@ -33,7 +33,7 @@ std::map<ConvKey, AlgoChoice>& algo_cache() {
 ConvKey make_key(Dir dir, const Tensor& x, const Tensor& w, const Conv2dParams& p) {
   return ConvKey{int64_t(dir), int64_t(x.dtype()), x.device().index, x.size(0), x.size(1), x.size(2), x.size(3),
                  w.size(0), w.size(1), w.size(2), w.size(3), p.stride[0], p.stride[1], p.padding[0], p.padding[1],
-                 p.dilation[0], p.dilation[1], p.groups, allow_tf32() ? 1 : 0, deterministic() ? 1 : 0};
+                 p.dilation[0], p.dilation[1], p.groups, allow_tf32_cudnn() ? 1 : 0, deterministic() ? 1 : 0};
 }
 
 /// Workspace offered to cudnnFind (algorithms that need more are skipped).
@@ -53,7 +53,7 @@ struct ConvSetup {
     TESSERA_CUDNN_CHECK(cudnnSetConvolutionGroupCount(cd.d, to_int(p.groups, op)));
     // FMA math forbids TF32 tensor cores; DEFAULT allows them for float32 on Ampere and newer.
     const cudnnMathType_t mt =
-        (x.dtype() == DType::Float32 && allow_tf32()) ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+        (x.dtype() == DType::Float32 && allow_tf32_cudnn()) ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
     TESSERA_CUDNN_CHECK(cudnnSetConvolutionMathType(cd.d, mt));
   }
 };

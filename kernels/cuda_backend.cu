@@ -17,6 +17,7 @@
 #include "softmax.cuh"
 #include "tessera/build_config.hpp"
 #include "tessera/cuda.hpp"
+#include "tessera/detail/float32_scope.hpp"
 
 namespace tessera::cuda::detail {
 
@@ -214,9 +215,17 @@ void CudaBackend::copy(const Tensor& src, const Tensor& dst) {
 }
 void CudaBackend::fill(const Tensor& dst, double value) { elementwise_fill(dst, value); }
 void CudaBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
+  if (is_reduced_floating_point(out.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return elementwise_unary(op, f.in(x), f.out(out), a, b);
+  }
   elementwise_unary(op, x, out, a, b);
 }
 void CudaBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  if (is_reduced_floating_point(a.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return elementwise_binary(op, f.in(a), f.in(b), f.out(out));
+  }
   elementwise_binary(op, a, b, out);
 }
 void CudaBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
@@ -227,48 +236,102 @@ void CudaBackend::random(RandomKind kind, const Tensor& out, uint64_t seed, uint
 }
 void CudaBackend::reduce_rows(ReduceOp op, const Tensor& x, const Tensor& out, const Tensor& indices,
                               double correction) {
+  if (is_reduced_floating_point(x.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return detail::reduce_rows(op, f.in(x), f.out(out), indices, correction);
+  }
   detail::reduce_rows(op, x, out, indices, correction);
 }
-void CudaBackend::softmax_rows(const Tensor& x, const Tensor& out, bool log) { detail::softmax_rows(x, out, log); }
+void CudaBackend::softmax_rows(const Tensor& x, const Tensor& out, bool log) {
+  if (is_reduced_floating_point(x.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return detail::softmax_rows(f.in(x), f.out(out), log);
+  }
+  detail::softmax_rows(x, out, log);
+}
 void CudaBackend::softmax_rows_backward(const Tensor& y, const Tensor& grad_y, const Tensor& grad_x, bool log) {
+  if (is_reduced_floating_point(y.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return detail::softmax_rows_backward(f.in(y), f.in(grad_y), f.out(grad_x), log);
+  }
   detail::softmax_rows_backward(y, grad_y, grad_x, log);
 }
 void CudaBackend::bmm(const Tensor& a, const Tensor& b, const Tensor& out) { detail::bmm(a, b, out); }
 void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
                                  const Tensor& out) {
+  if (is_reduced_floating_point(x.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return detail::conv2d_forward(f.in(x), f.in(w), f.in(bias), p, f.out(out));
+  }
   detail::conv2d_forward(x, w, bias, p, out);
 }
 void CudaBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& grad_out, const Conv2dParams& p,
                                   const Tensor& grad_x, const Tensor& grad_w, const Tensor& grad_b) {
+  if (is_reduced_floating_point(x.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return detail::conv2d_backward(f.in(x), f.in(w), f.in(grad_out), p, f.out(grad_x), f.out(grad_w), f.out(grad_b));
+  }
   detail::conv2d_backward(x, w, grad_out, p, grad_x, grad_w, grad_b);
 }
 Tensor CudaBackend::max_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& out) {
+  if (is_reduced_floating_point(x.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return detail::max_pool2d_forward(f.in(x), p, f.out(out));
+  }
   return detail::max_pool2d_forward(x, p, out);
 }
 void CudaBackend::max_pool2d_backward(const Tensor& x, const Tensor& /*out*/, const Tensor& /*saved*/,
                                       const Tensor& grad_out, const Pool2dParams& p, const Tensor& grad_x) {
+  if (is_reduced_floating_point(x.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return detail::max_pool2d_backward(f.in(x), f.in(grad_out), p, f.out(grad_x));
+  }
   detail::max_pool2d_backward(x, grad_out, p, grad_x);
 }
 void CudaBackend::avg_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& out) {
+  if (is_reduced_floating_point(x.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return detail::avg_pool2d_forward(f.in(x), p, f.out(out));
+  }
   detail::avg_pool2d_forward(x, p, out);
 }
 void CudaBackend::avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p, const Tensor& grad_x) {
+  if (is_reduced_floating_point(grad_x.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return detail::avg_pool2d_backward(f.in(grad_out), p, f.out(grad_x));
+  }
   detail::avg_pool2d_backward(grad_out, p, grad_x);
 }
 void CudaBackend::nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out,
                                    int64_t ignore_index) {
+  if (is_reduced_floating_point(logp.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return detail::nll_loss_forward(f.in(logp), target, f.out(out), ignore_index);
+  }
   detail::nll_loss_forward(logp, target, out, ignore_index);
 }
 void CudaBackend::nll_loss_backward(const Tensor& grad_out, const Tensor& target, const Tensor& grad_logp,
                                     int64_t ignore_index) {
+  if (is_reduced_floating_point(grad_logp.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return detail::nll_loss_backward(f.in(grad_out), target, f.out(grad_logp), ignore_index);
+  }
   detail::nll_loss_backward(grad_out, target, grad_logp, ignore_index);
 }
 void CudaBackend::adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                             const Tensor& max_exp_avg_sq, const AdamStepParams& p) {
+  if (is_reduced_floating_point(param.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return detail::adam_step(f.inout(param), f.in(grad), f.inout(exp_avg), f.inout(exp_avg_sq), f.inout(max_exp_avg_sq), p);
+  }
   detail::adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, p);
 }
 void CudaBackend::sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
                            const SgdStepParams& p) {
+  if (is_reduced_floating_point(param.dtype())) {  // no two-byte kernel yet: float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return detail::sgd_step(f.inout(param), f.in(grad), f.inout(momentum_buffer), p);
+  }
   detail::sgd_step(param, grad, momentum_buffer, p);
 }
 void CudaBackend::gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out, const char* op) {

@@ -133,30 +133,25 @@ inline unsigned grid_for(int64_t n, int64_t per_block) {
 }
 
 // ---- dtype dispatch -------------------------------------------------------------------------
-template <typename T> struct Tag { using type = T; };
+template <typename T> using Tag = ::tessera::TypeTag<T>;
 
-/// Calls f(Tag<T>{}) with the C++ type of dtype.
+/// Calls f(Tag<T>{}) with the C++ type of dtype (every dtype; float16/bfloat16 as
+/// tessera::Half / tessera::BFloat16, which compute through float in device code too).
 template <typename F>
 void dispatch_all(DType t, F&& f) {
-  switch (t) {
-    case DType::Bool: f(Tag<bool>{}); return;
-    case DType::UInt8: f(Tag<uint8_t>{}); return;
-    case DType::Int32: f(Tag<int32_t>{}); return;
-    case DType::Int64: f(Tag<int64_t>{}); return;
-    case DType::Float32: f(Tag<float>{}); return;
-    case DType::Float64: f(Tag<double>{}); return;
-  }
-  throw DTypeError("cuda: unknown dtype");
+  ::tessera::dispatch<kAllTypes>(t, "cuda", std::forward<F>(f));
+}
+/// Every dtype but float16/bfloat16 (ops the backend runs in float32 for those).
+template <typename F>
+void dispatch_standard(DType t, F&& f) {
+  ::tessera::dispatch<kAllTypes & ~kReducedFloatingTypes>(t, "cuda", std::forward<F>(f));
 }
 /// Float32/Float64 only; throws DTypeError naming op otherwise.
 template <typename F>
 void dispatch_float(DType t, const char* op, F&& f) {
-  switch (t) {
-    case DType::Float32: f(Tag<float>{}); return;
-    case DType::Float64: f(Tag<double>{}); return;
-    default:
-      throw DTypeError(std::string("cuda ") + op + ": expected float32 or float64, got " + dtype_name(t));
-  }
+  if (t != DType::Float32 && t != DType::Float64)
+    throw DTypeError(std::string("cuda ") + op + ": expected float32 or float64, got " + dtype_name(t));
+  ::tessera::dispatch<kStandardFloatingTypes>(t, op, std::forward<F>(f));
 }
 
 // ---- conversions on the device --------------------------------------------------------------
@@ -165,13 +160,14 @@ void dispatch_float(DType t, const char* op, F&& f) {
 template <typename To, typename From>
 __host__ __device__ __forceinline__ To convert(From v) {
   if constexpr (std::is_same_v<To, bool>) return v != From(0);
-  else if constexpr (std::is_same_v<To, uint8_t> && std::is_floating_point_v<From>)
+  else if constexpr (std::is_same_v<To, uint8_t> && is_floating_type_v<From>)
     return static_cast<uint8_t>(static_cast<int64_t>(v));
+  else if constexpr (is_reduced_type_v<To> && is_reduced_type_v<From>) return To(float(v));
   else return static_cast<To>(v);
 }
 template <typename T>
 __host__ __device__ __forceinline__ bool is_nan(T v) {
-  if constexpr (std::is_floating_point_v<T>) return v != v;
+  if constexpr (is_floating_type_v<T>) return float(v) != float(v);
   else return false;
 }
 

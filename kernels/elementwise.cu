@@ -318,7 +318,12 @@ __global__ void random_kernel(T* __restrict__ y, int64_t n, RandomKind kind, uin
     // round-to-nearest operations so nvcc cannot contract them into FMAs: uniform and randint
     // are bit-identical to the CPU; normal may differ in the last bits of log/cos.
     if (kind == RandomKind::Uniform) {
-      if constexpr (std::is_same_v<T, float>) {
+      if constexpr (is_reduced_type_v<T>) {
+        // As the CPU: round the float sample once; one that rounds up to b steps below it.
+        const float v = __fadd_rn(float(a), __fmul_rn(float(b - a), uint_to_unit_float(r.v[0])));
+        const T t = T(v);
+        y[i] = (double(float(t)) >= b && b > a) ? largest_below<T>(b) : t;
+      } else if constexpr (std::is_same_v<T, float>) {
         float v = __fadd_rn(float(a), __fmul_rn(float(b - a), uint_to_unit_float(r.v[0])));
         // Rounding can reach b itself: keep the interval half-open, as the CPU does.
         y[i] = (v >= float(b) && b > a) ? nextafterf(float(b), float(a)) : v;
@@ -393,7 +398,7 @@ void elementwise_unary(UnaryOp op, const Tensor& x, const Tensor& out, double a,
   TESSERA_CHECK(x.dtype() != DType::Bool, UnsupportedError, "cuda ", unary_op_name(op), ": bool input");
   TESSERA_CHECK(is_floating_point(x.dtype()) || unary_supports_integers(op), UnsupportedError, "cuda ",
                 unary_op_name(op), ": expected float32 or float64, got ", x.dtype());
-  dispatch_all(x.dtype(), [&](auto tag) {
+  dispatch_standard(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (!std::is_same_v<T, bool>) {
       UnaryF<T> f{op, clamp_bound<T>(a), clamp_bound<T>(b)};
@@ -408,7 +413,7 @@ void elementwise_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
   DeviceGuard guard(out.device().index);
   TESSERA_CHECK(a.dtype() == b.dtype(), DTypeError, "cuda ", binary_op_name(op), ": operands have dtypes ",
                 a.dtype(), " and ", b.dtype());
-  dispatch_all(a.dtype(), [&](auto tag) {
+  dispatch_standard(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (is_comparison(op)) {
       TESSERA_CHECK(out.dtype() == DType::Bool, DTypeError, "cuda ", binary_op_name(op), ": output must be bool");

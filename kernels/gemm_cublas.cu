@@ -56,7 +56,9 @@ void bmm(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
     elementwise_fill(out, 0.0);
     return;
   }
-  dispatch_float(out.dtype(), "bmm", [&](auto tag) {
+  // float16/bfloat16: tensor cores through cublasGemmEx's 16-bit types with float32
+  // accumulation (CUBLAS_COMPUTE_32F), one rounding of each output.
+  ::tessera::dispatch<kFloatingTypes>(out.dtype(), "cuda bmm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     Tensor a = a_in, b = b_in;
     const int64_t bsa = a.size(0) == 1 ? 0 : a.stride(0);
@@ -86,11 +88,15 @@ void bmm(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
     const int64_t sb = b.size(0) == 1 ? 0 : b.stride(0);
     const cublasOperation_t opb = vb.row_major ? CUBLAS_OP_N : CUBLAS_OP_T;
     const cublasOperation_t opa = va.row_major ? CUBLAS_OP_N : CUBLAS_OP_T;
-    const T alpha = T(1), beta = T(0);
-    cudaDataType_t dt = std::is_same_v<T, float> ? CUDA_R_32F : CUDA_R_64F;
-    cublasComputeType_t ct = std::is_same_v<T, float>
-                                 ? (allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F)
-                                 : CUBLAS_COMPUTE_64F;
+    using Scalar = compute_type_t<T>;  // alpha and beta: float for the 16-bit types
+    const Scalar alpha = Scalar(1), beta = Scalar(0);
+    cudaDataType_t dt = std::is_same_v<T, float>      ? CUDA_R_32F
+                        : std::is_same_v<T, double>   ? CUDA_R_64F
+                        : std::is_same_v<T, Half>     ? CUDA_R_16F
+                                                      : CUDA_R_16BF;
+    cublasComputeType_t ct = std::is_same_v<T, double> ? CUBLAS_COMPUTE_64F
+                             : (std::is_same_v<T, float> && allow_tf32_matmul()) ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                                          : CUBLAS_COMPUTE_32F;
     TESSERA_CUBLAS_CHECK(cublasGemmStridedBatchedEx_64(
         ctx.cublas(), opb, opa, N, M, K, &alpha, b.raw_data(), dt, vb.ld, sb, a.raw_data(), dt, va.ld, sa, &beta,
         out.raw_data(), dt, N, M * N, Bt, ct, CUBLAS_GEMM_DEFAULT));

@@ -4,6 +4,7 @@
 
 #include "cuda_context.cuh"
 #include "tessera/deterministic.hpp"
+#include "tessera/detail/float32_scope.hpp"
 #include "tessera/random.hpp"
 
 namespace tessera::cuda::detail {
@@ -29,7 +30,7 @@ __device__ __forceinline__ void report_bad_index(DeviceErrors err, int64_t posit
 
 template <typename T>
 __device__ __forceinline__ T bad_gather_value() {
-  if constexpr (std::is_floating_point_v<T>) return T(NAN);
+  if constexpr (is_floating_type_v<T>) return T(NAN);
   else return T(0);
 }
 
@@ -197,11 +198,15 @@ void index_gather(const Tensor& x, int64_t dim, const Tensor& index, const Tenso
 void index_scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, const char* op) {
   const int64_t n = index.numel();
   if (n == 0) return;
+  if (is_reduced_floating_point(out.dtype())) {  // summed in float32, rounded once
+    ::tessera::detail::Float32Scope f;
+    return index_scatter_add(f.inout(out), dim, index, f.in(src), op);
+  }
   DeviceGuard guard(out.device().index);
   DeviceContext& ctx = context_of(out);
   const DeviceErrors err = ctx.errors();
   const bool ordered = deterministic() && is_floating_point(out.dtype());
-  dispatch_all(out.dtype(), [&](auto tag) {
+  dispatch_standard(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (!kAtomicAddable<T>) {
       throw UnsupportedError(std::string("cuda ") + op + ": not implemented for " + dtype_name(out.dtype()));
@@ -237,11 +242,15 @@ void index_scatter_add(const Tensor& out, int64_t dim, const Tensor& index, cons
 void topk_rows(const Tensor& x, int64_t k, bool largest, const Tensor& values, const Tensor& indices) {
   TESSERA_CHECK(x.dim() == 2 && x.is_contiguous(), ShapeError, "cuda topk: x must be contiguous [M, N], got ",
                 shape_str(x.shape()));
+  if (is_reduced_floating_point(x.dtype())) {  // compared in float32 (exact), values rounded back exactly
+    ::tessera::detail::Float32Scope f;
+    return topk_rows(f.in(x), k, largest, f.out(values), indices);
+  }
   const int64_t M = x.size(0), N = x.size(1);
   if (M == 0 || k == 0) return;
   DeviceGuard guard(x.device().index);
   DeviceContext& ctx = context_of(x);
-  dispatch_all(x.dtype(), [&](auto tag) {
+  dispatch_standard(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, bool>) {
       throw DTypeError("cuda topk: not implemented for bool");
@@ -257,6 +266,10 @@ void topk_rows(const Tensor& x, int64_t k, bool largest, const Tensor& values, c
 void multinomial_rows(const Tensor& probs, uint64_t seed, uint64_t offset, const Tensor& out) {
   TESSERA_CHECK(probs.dim() == 2 && probs.is_contiguous(), ShapeError,
                 "cuda multinomial: probs must be contiguous [M, N], got ", shape_str(probs.shape()));
+  if (is_reduced_floating_point(probs.dtype())) {  // float32 holds every float16/bfloat16 weight exactly
+    ::tessera::detail::Float32Scope f;
+    return multinomial_rows(f.in(probs), seed, offset, out);
+  }
   const int64_t M = probs.size(0), N = probs.size(1), S = out.size(1);
   if (M * S == 0) return;
   DeviceGuard guard(probs.device().index);

@@ -227,7 +227,7 @@ void reduce_rows(ReduceOp op, const Tensor& x, const Tensor& out, const Tensor& 
   const Device d = dev;
   auto out_flat = [&](const Tensor& t) { return t.defined() ? t.view({M}) : t; };
 
-  dispatch_all(x.dtype(), [&](auto tag) {
+  dispatch_standard(x.dtype(), [&](auto tag) {
     using T0 = typename decltype(tag)::type;
     using T = Load<T0>;
     using V = VAcc<T>;

@@ -19,7 +19,8 @@
 namespace tessera::cuda {
 
 namespace {
-std::atomic<bool> g_allow_tf32{false};
+std::atomic<bool> g_allow_tf32_matmul{false};
+std::atomic<bool> g_allow_tf32_cudnn{false};
 std::atomic<int> g_gemm_impl{static_cast<int>(GemmImpl::Cublas)};
 
 std::string version_str(int v) {
@@ -183,8 +184,15 @@ RuntimeInfo runtime_info() { return {}; }
 
 #endif
 
-void set_allow_tf32(bool allow) { g_allow_tf32.store(allow); }
-bool allow_tf32() { return g_allow_tf32.load(); }
+void set_allow_tf32_matmul(bool allow) { g_allow_tf32_matmul.store(allow); }
+bool allow_tf32_matmul() { return g_allow_tf32_matmul.load(); }
+void set_allow_tf32_cudnn(bool allow) { g_allow_tf32_cudnn.store(allow); }
+bool allow_tf32_cudnn() { return g_allow_tf32_cudnn.load(); }
+void set_allow_tf32(bool allow) {
+  set_allow_tf32_matmul(allow);
+  set_allow_tf32_cudnn(allow);
+}
+bool allow_tf32() { return allow_tf32_matmul() && allow_tf32_cudnn(); }
 void set_gemm_impl(GemmImpl impl) { g_gemm_impl.store(static_cast<int>(impl)); }
 GemmImpl gemm_impl() { return static_cast<GemmImpl>(g_gemm_impl.load()); }
 

@@ -101,12 +101,9 @@ Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptio
   if (rg) out.requires_grad_(true);
   return out;
 }
-template Tensor from_vector(const std::vector<bool>&, const Shape&, TensorOptions);
-template Tensor from_vector(const std::vector<uint8_t>&, const Shape&, TensorOptions);
-template Tensor from_vector(const std::vector<int32_t>&, const Shape&, TensorOptions);
-template Tensor from_vector(const std::vector<int64_t>&, const Shape&, TensorOptions);
-template Tensor from_vector(const std::vector<float>&, const Shape&, TensorOptions);
-template Tensor from_vector(const std::vector<double>&, const Shape&, TensorOptions);
+#define TESSERA_FROM_VECTOR(E, T, N, C, K) template Tensor from_vector(const std::vector<T>&, const Shape&, TensorOptions);
+TESSERA_FORALL_DTYPES(TESSERA_FROM_VECTOR)
+#undef TESSERA_FROM_VECTOR
 
 Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device, const Strides& strides) {
   return from_blob(data, shape, dtype, device, strides, nullptr);

@@ -1,4 +1,5 @@
 // Elementwise ops: validation, type promotion, broadcasting, dispatch and autograd.
+#include "tessera/amp/autocast.hpp"
 #include <cmath>
 
 #include "tessera/autograd/autograd.hpp"
@@ -126,13 +127,16 @@ Tensor abs(const Tensor& x) {
   return with_unary_grad(unary_op(UnaryOp::Abs, x), x, "AbsBackward",
                          [](const Tensor& g, const Tensor& xs, const Tensor&) { return mul(g, unary_op(UnaryOp::Sign, xs)); });
 }
-Tensor exp(const Tensor& x) {
+Tensor exp(const Tensor& x_in) {
+  const Tensor x = amp::autocast(x_in, "exp");
   return with_unary_grad(unary_op(UnaryOp::Exp, x), x, "ExpBackward", [](const Tensor& g, const Tensor&, const Tensor& y) { return mul(g, y); });
 }
-Tensor log(const Tensor& x) {
+Tensor log(const Tensor& x_in) {
+  const Tensor x = amp::autocast(x_in, "log");
   return with_unary_grad(unary_op(UnaryOp::Log, x), x, "LogBackward", [](const Tensor& g, const Tensor& xs, const Tensor&) { return div(g, xs); });
 }
-Tensor log1p(const Tensor& x) {
+Tensor log1p(const Tensor& x_in) {
+  const Tensor x = amp::autocast(x_in, "log1p");
   return with_unary_grad(unary_op(UnaryOp::Log1p, x), x, "Log1pBackward",
                          [](const Tensor& g, const Tensor& xs, const Tensor&) { return div(g, add(xs, 1.0)); });
 }
@@ -194,7 +198,8 @@ Tensor square(const Tensor& x) {
   return with_unary_grad(unary_op(UnaryOp::Square, x), x, "SquareBackward",
                          [](const Tensor& g, const Tensor& xs, const Tensor&) { return mul(g, mul(xs, 2.0)); });
 }
-Tensor pow(const Tensor& x, double e) {
+Tensor pow(const Tensor& x_in, double e) {
+  const Tensor x = amp::autocast(x_in, "pow");
   return with_unary_grad(unary_op(UnaryOp::PowScalar, x, e), x, "PowBackward", [e](const Tensor& g, const Tensor& xs, const Tensor&) {
     if (e == 0) return zeros_like(g);
     return mul(g, mul(pow(xs, e - 1), e));
@@ -244,7 +249,9 @@ Tensor div(const Tensor& a, const Tensor& b) {
   }
   return out;
 }
-Tensor pow(const Tensor& a, const Tensor& b) {
+Tensor pow(const Tensor& a_in, const Tensor& b_in) {
+  const Tensor a = amp::autocast(a_in, "pow");
+  const Tensor b = amp::autocast(b_in, "pow");
   Tensor out = binary_op(BinaryOp::Pow, a, b);
   if (any_requires_grad({&a, &b})) {
     Tensor ad = a.detach(), bd = b.detach(), od = out.detach();

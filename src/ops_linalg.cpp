@@ -1,4 +1,5 @@
 // matmul (PyTorch semantics) on top of one batched GEMM per backend; cat and stack.
+#include "tessera/amp/autocast.hpp"
 #include "tessera/autograd/autograd.hpp"
 #include "tessera/ops.hpp"
 
@@ -19,7 +20,9 @@ void check_matmul_inputs(const Tensor& a, const Tensor& b, const char* op) {
 }
 }  // namespace
 
-Tensor bmm(const Tensor& a, const Tensor& b) {
+Tensor bmm(const Tensor& a_in, const Tensor& b_in) {
+  const Tensor a = amp::autocast(a_in, "bmm");
+  const Tensor b = amp::autocast(b_in, "bmm");
   check_matmul_inputs(a, b, "bmm");
   TESSERA_CHECK(a.dim() == 3 && b.dim() == 3, ShapeError, "bmm: expects 3-D tensors, got ", shape_str(a.shape()), " and ",
                 shape_str(b.shape()));
@@ -40,7 +43,9 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor mm(const Tensor& a, const Tensor& b) {
+Tensor mm(const Tensor& a_in, const Tensor& b_in) {
+  const Tensor a = amp::autocast(a_in, "mm");
+  const Tensor b = amp::autocast(b_in, "mm");
   check_matmul_inputs(a, b, "mm");
   TESSERA_CHECK(a.dim() == 2 && b.dim() == 2, ShapeError, "mm: expects 2-D tensors, got ", shape_str(a.shape()), " and ",
                 shape_str(b.shape()));
@@ -49,7 +54,9 @@ Tensor mm(const Tensor& a, const Tensor& b) {
   return bmm(a.unsqueeze(0), b.unsqueeze(0)).squeeze(0);
 }
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  const Tensor a = amp::autocast(a_in, "matmul");
+  const Tensor b = amp::autocast(b_in, "matmul");
   check_matmul_inputs(a, b, "matmul");
   TESSERA_CHECK(a.dim() >= 1 && b.dim() >= 1, ShapeError, "matmul: both arguments need at least 1 dim, got ",
                 shape_str(a.shape()), " and ", shape_str(b.shape()));

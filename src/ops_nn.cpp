@@ -2,6 +2,7 @@
 // cross_entropy. Each validates its arguments (throwing a tessera::Error subclass that
 // names the op and the offending shapes, dtypes or devices), allocates its output,
 // dispatches to the backend of the input's device and records its backward.
+#include "tessera/amp/autocast.hpp"
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -183,8 +184,10 @@ Tensor nll_per_target(const NllArgs& a, int64_t ignore_index) {
 
 // ---- conv2d -----------------------------------------------------------------------------
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, IntPair stride, IntPair padding,
+Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, IntPair stride, IntPair padding,
               IntPair dilation, int64_t groups) {
+  const Tensor x = amp::autocast(x_in, "conv2d"), weight = amp::autocast(weight_in, "conv2d"),
+               bias = amp::autocast(bias_in, "conv2d");
   const char* op = "conv2d";
   check_defined(x, op, "input");
   check_defined(weight, op, "weight");
@@ -328,7 +331,10 @@ Tensor adaptive_avg_pool2d(const Tensor& x, IntPair output_size) {
 
 // ---- linear, dropout --------------------------------------------------------------------
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+Tensor linear(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in) {
+  const Tensor x = amp::autocast(x_in, "linear");
+  const Tensor weight = amp::autocast(weight_in, "linear");
+  const Tensor bias = amp::autocast(bias_in, "linear");
   const char* op = "linear";
   check_defined(x, op, "input");
   check_defined(weight, op, "weight");
@@ -371,13 +377,15 @@ Tensor dropout(const Tensor& x, double p, bool training) {
 
 // ---- losses -----------------------------------------------------------------------------
 
-Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction reduction, int64_t ignore_index) {
+Tensor nll_loss(const Tensor& logp_in, const Tensor& target, Reduction reduction, int64_t ignore_index) {
+  const Tensor logp = amp::autocast(logp_in, "nll_loss");
   const NllArgs a = nll_args("nll_loss", logp, target, ignore_index);
   return reduce_loss(nll_per_target(a, ignore_index), a, reduction, ignore_index);
 }
 
-Tensor cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction, int64_t ignore_index,
+Tensor cross_entropy(const Tensor& input_in, const Tensor& target, Reduction reduction, int64_t ignore_index,
                      double label_smoothing) {
+  const Tensor input = amp::autocast(input_in, "cross_entropy");
   const char* op = "cross_entropy";
   TESSERA_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, ValueError, op,
                 ": label_smoothing must be in [0, 1], got ", label_smoothing);

@@ -1,5 +1,6 @@
 // Reductions and softmax: the reduced dims are moved last and the input is viewed as
 // [M, R] rows, so every backend only implements row reductions.
+#include "tessera/amp/autocast.hpp"
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -85,7 +86,8 @@ const char* reduce_op_name(ReduceOp op) {
   return names[int(op)];
 }
 
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+Tensor sum(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim) {
+  const Tensor x = amp::autocast(x_in, "sum");
   ReducePlan p = plan_reduce(x, dims, keepdim, "sum");
   DType dt = is_floating_point(x.dtype()) ? x.dtype() : DType::Int64;
   Tensor out = run_reduce(ReduceOp::Sum, p, dt, x.device());
@@ -96,7 +98,8 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   return out;
 }
 
-Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+Tensor mean(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim) {
+  const Tensor x = amp::autocast(x_in, "mean");
   require_float(x, "mean");
   ReducePlan p = plan_reduce(x, dims, keepdim, "mean");
   Tensor out = run_reduce(ReduceOp::Mean, p, x.dtype(), x.device());
@@ -108,7 +111,8 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   return out;
 }
 
-Tensor prod(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+Tensor prod(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim) {
+  const Tensor x = amp::autocast(x_in, "prod");
   ReducePlan p = plan_reduce(x, dims, keepdim, "prod");
   DType dt = is_floating_point(x.dtype()) ? x.dtype() : DType::Int64;
   Tensor out = run_reduce(ReduceOp::Prod, p, dt, x.device());
@@ -231,8 +235,9 @@ Tensor any(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 // ---- softmax ---------------------------------------------------------------------------------
 
 namespace {
-Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
+Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
+  const Tensor x = amp::autocast(x_in, op);
   TESSERA_CHECK(x.defined(), ValueError, op, ": input is an undefined tensor");
   require_float(x, op);
   int64_t d = wrap_dim(dim, x.dim(), op);

@@ -402,12 +402,9 @@ T Tensor::item() const {
   Tensor c = detach().to(Device::cpu(), dtype_of_v<T>).contiguous();
   return *static_cast<const T*>(c.raw_data());
 }
-template bool Tensor::item<bool>() const;
-template uint8_t Tensor::item<uint8_t>() const;
-template int32_t Tensor::item<int32_t>() const;
-template int64_t Tensor::item<int64_t>() const;
-template float Tensor::item<float>() const;
-template double Tensor::item<double>() const;
+#define TESSERA_ITEM(E, T, N, C, K) template T Tensor::item<T>() const;
+TESSERA_FORALL_DTYPES(TESSERA_ITEM)
+#undef TESSERA_ITEM
 
 // ---- autograd accessors --------------------------------------------------------------
 

@@ -40,6 +40,8 @@ inline double elem(const Tensor& t, const std::vector<int64_t>& idx) {
     case kInt64: return double(*reinterpret_cast<const int64_t*>(p));
     case kFloat32: return double(*reinterpret_cast<const float*>(p));
     case kFloat64: return *reinterpret_cast<const double*>(p);
+    case kFloat16: return double(float(*reinterpret_cast<const Half*>(p)));
+    case kBFloat16: return double(float(*reinterpret_cast<const BFloat16*>(p)));
   }
   return NAN;
 }

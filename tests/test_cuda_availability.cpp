@@ -124,8 +124,19 @@ TEST_CASE("cuda availability: this process", "[cuda][availability]") {
   // Settings work in every build.
   cuda::set_allow_tf32(true);
   REQUIRE(cuda::allow_tf32());
+  CHECK(cuda::allow_tf32_matmul());
+  CHECK(cuda::allow_tf32_cudnn());
   cuda::set_allow_tf32(false);
   REQUIRE_FALSE(cuda::allow_tf32());
+  cuda::set_allow_tf32_cudnn(true);  // separate flags
+  CHECK(cuda::allow_tf32_cudnn());
+  CHECK_FALSE(cuda::allow_tf32_matmul());
+  CHECK_FALSE(cuda::allow_tf32());
+  cuda::set_allow_tf32_cudnn(false);
+  cuda::set_allow_tf32_matmul(true);
+  CHECK(cuda::allow_tf32_matmul());
+  CHECK_FALSE(cuda::allow_tf32_cudnn());
+  cuda::set_allow_tf32_matmul(false);
   cuda::set_gemm_impl(cuda::GemmImpl::Tiled);
   REQUIRE(cuda::gemm_impl() == cuda::GemmImpl::Tiled);
   cuda::set_gemm_impl(cuda::GemmImpl::Cublas);

@@ -78,7 +78,8 @@ TEST_CASE("dlpack: every dtype's type code, and a round trip shares memory", "[i
     uint8_t code, bits;
   };
   for (Row r : {Row{kBool, 6, 8}, Row{kUInt8, kDLUInt, 8}, Row{kInt32, kDLInt, 32}, Row{kInt64, kDLInt, 64},
-                Row{kFloat32, kDLFloat, 32}, Row{kFloat64, kDLFloat, 64}}) {
+                Row{kFloat32, kDLFloat, 32}, Row{kFloat64, kDLFloat, 64}, Row{kFloat16, kDLFloat, 16},
+                Row{kBFloat16, kDLBfloat, 16}}) {
     INFO(dtype_name(r.dt));
     Tensor t = randint(0, 2, {4, 3}).to(r.dt);
     DLManagedTensor* m = to_dlpack(t);

@@ -604,3 +604,32 @@ TEST_CASE("clip_grad_norm_: total norm, PyTorch's clip coefficient, norm types, 
   REQUIRE(nn::utils::clip_grad_norm_({}, 1.0).item<double>() == 0.0);
   REQUIRE_THROWS_AS(nn::utils::clip_grad_norm_({param({1})}, 1.0, 0.0), ValueError);
 }
+
+// ---- float16 / bfloat16 ---------------------------------------------------------------------------
+
+TEST_CASE("index ops on float16 and bfloat16: lookups exact, sums in float32 rounded once", "[index][dtype]") {
+  for (DType dt : {kFloat16, kBFloat16}) {
+    INFO(dtype_name(dt));
+    const Tensor w = f64({0.5, 1.5, -2, 3.25, 4, -0.125}, {3, 2}).to(dt);
+    const Tensor y = embedding(w, ints({2, 0}));
+    REQUIRE(y.dtype() == dt);
+    REQUIRE(values_of(y) == D{4, -0.125, 0.5, 1.5});
+    Tensor wl = w.clone();
+    wl.requires_grad_(true);
+    embedding(wl, ints({1, 1, 1}), 0).sum().backward();
+    REQUIRE(wl.grad().dtype() == dt);
+    REQUIRE(values_of(wl.grad()) == D{0, 0, 3, 3, 0, 0});
+    auto [v, i] = topk(f64({1, 3, 2, kNaN}, {4}).to(dt), 2);
+    REQUIRE(v.dtype() == dt);
+    REQUIRE(std::isnan(values_of(v)[0]));
+    REQUIRE(values_of(v)[1] == 3);
+    REQUIRE(values(i) == D{3, 1});
+    // 0.1 three times: the float32 sum rounded once, not three roundings
+    const Tensor src = full({3}, 0.1, TensorOptions(dt));
+    const Tensor want = index_add(zeros({2}), 0, ints({0, 0, 0}), src.to(kFloat32)).to(dt);
+    REQUIRE(values_of(index_add(zeros({2}, TensorOptions(dt)), 0, ints({0, 0, 0}), src)) == values_of(want));
+    REQUIRE(values_of(gather(w, 1, ints({1, 0, 1}, {3, 1}))) == D{1.5, -2, -0.125});
+    const auto draws = values(multinomial(f64({0, 1, 0}, {3}).to(dt), 5, true));
+    REQUIRE(draws == D(5, 1.0));
+  }
+}

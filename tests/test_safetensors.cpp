@@ -167,8 +167,8 @@ TEST_CASE("safetensors rejects corrupt files with the file name and the fault", 
   expect(write_st("nooffsets.safetensors", R"({"a": {"dtype": "F32", "shape": [2]}})", f8), "data_offsets");
   expect(write_st("badoffsets.safetensors", R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, -8]}})", f8),
          "data_offsets");
-  expect(write_st("f16.safetensors", R"({"a": {"dtype": "F16", "shape": [4], "data_offsets": [0, 8]}})", f8),
-         "dtype \"F16\", which Tessera does not support");
+  expect(write_st("i16.safetensors", R"({"a": {"dtype": "I16", "shape": [4], "data_offsets": [0, 8]}})", f8),
+         "dtype \"I16\", which Tessera does not support");
   expect(write_st("dtype.safetensors", R"({"a": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 8]}})", f8),
          "\"Q7\"");
   expect(write_st("negshape.safetensors", R"({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})", f8),

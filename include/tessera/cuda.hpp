@@ -44,9 +44,19 @@ void reset_peak_memory_stats(int device = 0);
 /// Returns every cached (unused) device block to the driver with cudaFree.
 void empty_cache();
 
-/// TF32 tensor cores for float32 matmul and convolution (off by default, as in
-/// PyTorch >= 1.12: torch.backends.cuda.matmul.allow_tf32 = False).
+/// TF32 tensor cores for float32 matmul (cuBLAS CUBLAS_COMPUTE_32F_FAST_TF32: inputs rounded
+/// to 10 mantissa bits, float32 accumulation). Off by default, as PyTorch >= 1.12's
+/// torch.backends.cuda.matmul.allow_tf32. The 16-bit dtypes use tensor cores regardless.
+void set_allow_tf32_matmul(bool allow);
+bool allow_tf32_matmul();
+/// TF32 tensor cores for float32 convolution through cuDNN (CUDNN_DEFAULT_MATH instead of
+/// CUDNN_FMA_MATH). Off by default in Tessera; note that PyTorch's default,
+/// torch.backends.cudnn.allow_tf32, is True, so compare against PyTorch with it pinned.
+void set_allow_tf32_cudnn(bool allow);
+bool allow_tf32_cudnn();
+/// Both flags at once (set_allow_tf32_matmul and set_allow_tf32_cudnn).
 void set_allow_tf32(bool allow);
+/// Whether both flags are on.
 bool allow_tf32();
 
 /// Which float32 GEMM the CUDA backend's bmm uses: cuBLAS (default) or Tessera's own tiled

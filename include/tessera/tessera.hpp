@@ -1,5 +1,7 @@
 // Umbrella header: the whole public API of Tessera.
 #pragma once
+#include "tessera/amp/autocast.hpp"
+#include "tessera/amp/grad_scaler.hpp"
 #include "tessera/autograd/autograd.hpp"
 #include "tessera/backend.hpp"
 #include "tessera/deterministic.hpp"

@@ -1,4 +1,5 @@
 // The autograd engine: history recording and Tensor::backward.
+#include "tessera/amp/autocast.hpp"
 #include <unordered_map>
 #include <unordered_set>
 
@@ -105,6 +106,7 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
   }
 
   NoGradGuard no_grad;
+  amp::AutocastDisabled no_autocast;  // backward runs each op in its forward's dtypes
   std::unordered_map<Node*, Tensor> pending;
   pending[root.get()] = root_grad;
   std::vector<Node*> ready{root.get()};

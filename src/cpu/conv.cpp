@@ -416,6 +416,10 @@ Tensor contiguous_or_self(const Tensor& t) {
 
 void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
                                 const Tensor& out) {
+  if (is_reduced_floating_point(x.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return conv2d_forward(f.in(x), f.in(w), f.in(bias), p, f.out(out));
+  }
   const Tensor xc = contiguous_or_self(x), wc = contiguous_or_self(w), bc = contiguous_or_self(bias);
   dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -426,6 +430,10 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
 void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& grad_out,
                                  const Conv2dParams& p, const Tensor& grad_x, const Tensor& grad_w,
                                  const Tensor& grad_b) {
+  if (is_reduced_floating_point(x.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return conv2d_backward(f.in(x), f.in(w), f.in(grad_out), p, f.out(grad_x), f.out(grad_w), f.out(grad_b));
+  }
   const Tensor xc = contiguous_or_self(x), wc = contiguous_or_self(w), gc = contiguous_or_self(grad_out);
   dispatch_float(x.dtype(), "conv2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -1,41 +1,32 @@
 // Internal to the CPU backend: dtype dispatch and strided N-d iteration.
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "cpu/parallel.hpp"
+#include "tessera/detail/float32_scope.hpp"
 #include "tessera/error.hpp"
 #include "tessera/tensor.hpp"
 
 namespace tessera::cpu {
 
-template <typename T>
-struct TypeTag {
-  using type = T;
-};
+using tessera::TypeTag;
 
-/// Calls fn(TypeTag<T>{}) with T the C++ type of dtype.
+/// Calls fn(TypeTag<T>{}) with T the C++ type of dtype (every dtype, float16/bfloat16 too).
 template <typename Fn>
 decltype(auto) dispatch_all(DType dtype, const char* op, Fn&& fn) {
-  switch (dtype) {
-    case DType::Bool: return fn(TypeTag<bool>{});
-    case DType::UInt8: return fn(TypeTag<uint8_t>{});
-    case DType::Int32: return fn(TypeTag<int32_t>{});
-    case DType::Int64: return fn(TypeTag<int64_t>{});
-    case DType::Float32: return fn(TypeTag<float>{});
-    case DType::Float64: return fn(TypeTag<double>{});
-  }
-  throw UnsupportedError(std::string(op) + ": unknown dtype");
+  return dispatch<kAllTypes>(dtype, op, std::forward<Fn>(fn));
 }
-
+/// Every dtype but float16/bfloat16 (ops that route those through detail::Float32Scope).
+template <typename Fn>
+decltype(auto) dispatch_standard(DType dtype, const char* op, Fn&& fn) {
+  return dispatch<kAllTypes & ~kReducedFloatingTypes>(dtype, op, std::forward<Fn>(fn));
+}
+/// float32 and float64.
 template <typename Fn>
 decltype(auto) dispatch_float(DType dtype, const char* op, Fn&& fn) {
-  switch (dtype) {
-    case DType::Float32: return fn(TypeTag<float>{});
-    case DType::Float64: return fn(TypeTag<double>{});
-    default: break;
-  }
-  throw DTypeError(std::string(op) + ": expected float32 or float64, got " + dtype_name(dtype));
+  return dispatch<kStandardFloatingTypes>(dtype, op, std::forward<Fn>(fn));
 }
 
 /// Below this many elements an op runs on one thread (thread start-up costs more).

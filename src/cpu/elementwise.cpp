@@ -25,11 +25,13 @@ inline T load(const char* p) {
 /// Value conversion between dtypes. Floating point to uint8 goes through int64 (PyTorch's
 /// rule, c10/util/TypeCast.h): a negative value wraps (-34.7 -> 222) on the CPU and on CUDA
 /// alike, where a direct conversion is undefined and x86 wraps but a GPU saturates to 0.
+/// float16/bfloat16 convert through float (c10's rule too: a double rounds to float first).
 template <typename To, typename From>
 inline To cast_value(From v) {
   if constexpr (std::is_same_v<To, bool>) return v != From(0);
-  else if constexpr (std::is_same_v<To, uint8_t> && std::is_floating_point_v<From>)
+  else if constexpr (std::is_same_v<To, uint8_t> && is_floating_type_v<From>)
     return static_cast<uint8_t>(static_cast<int64_t>(v));
+  else if constexpr (is_reduced_type_v<To> && is_reduced_type_v<From>) return To(float(v));
   else return static_cast<To>(v);
 }
 
@@ -171,12 +173,16 @@ void unary_int_contig(UnaryOp op, const T* xp, T* yp, int64_t n, double a, doubl
 }  // namespace
 
 void CpuBackend::unary(UnaryOp op, const Tensor& x_in, const Tensor& out, double a, double b) {
+  if (is_reduced_floating_point(out.dtype())) {
+    detail::Float32Scope f;
+    return unary(op, f.in(x_in), f.out(out), a, b);
+  }
   Tensor x = x_in.is_contiguous() ? x_in : x_in.contiguous();
   Tensor y = out.is_contiguous() ? out : empty(out.shape(), TensorOptions(out.dtype(), out.device()));
   const int64_t n = x.numel();
   // Transcendentals cost ~10-40 cycles an element: split finer than plain arithmetic.
   const int64_t grain = kParallelGrain / 4;
-  dispatch_all(x.dtype(), unary_op_name(op), [&](auto tag) {
+  dispatch_standard(x.dtype(), unary_op_name(op), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* xp = static_cast<const T*>(x.raw_data());
     T* yp = static_cast<T*>(y.raw_data());
@@ -283,8 +289,12 @@ void binary_loop(const StridedLoop& loop) {
 }  // namespace
 
 void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  if (is_reduced_floating_point(a.dtype())) {
+    detail::Float32Scope f;
+    return binary(op, f.in(a), f.in(b), f.out(out));
+  }
   StridedLoop loop({&out, &a, &b});
-  dispatch_all(a.dtype(), binary_op_name(op), [&](auto tag) {
+  dispatch_standard(a.dtype(), binary_op_name(op), [&](auto tag) {
     using T = typename decltype(tag)::type;
     switch (op) {
 #define TESSERA_CASE(OP) \
@@ -323,7 +333,13 @@ void CpuBackend::random(RandomKind kind, const Tensor& out, uint64_t seed, uint6
         switch (kind) {
           case RandomKind::Uniform:
             // Rounding can reach b itself: keep the interval half-open.
-            if constexpr (std::is_same_v<T, float>) {
+            if constexpr (is_reduced_type_v<T>) {
+              // Round the float sample once; a value that rounds up to b steps down to the
+              // largest value of T below b.
+              const float v = float(a) + float(b - a) * uint_to_unit_float(r.v[0]);
+              T t = T(v);
+              p[i] = (double(float(t)) >= b && b > a) ? largest_below<T>(b) : t;
+            } else if constexpr (std::is_same_v<T, float>) {
               float v = float(a) + float(b - a) * uint_to_unit_float(r.v[0]);
               p[i] = (v >= float(b) && b > a) ? std::nextafter(float(b), float(a)) : v;
             } else {

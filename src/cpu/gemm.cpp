@@ -48,6 +48,10 @@ void with_matrix(const T* p, int64_t rows, int64_t cols, int64_t rs, int64_t cs,
 }  // namespace
 
 void CpuBackend::bmm(const Tensor& a, const Tensor& b, const Tensor& out) {
+  if (is_reduced_floating_point(a.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return bmm(f.in(a), f.in(b), f.out(out));
+  }
   const int64_t B = a.size(0), M = a.size(1), K = a.size(2), N = b.size(2);
   dispatch_float(a.dtype(), "matmul", [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -76,6 +76,11 @@ void CpuBackend::gather(const Tensor& x, int64_t dim, const Tensor& index, const
 void CpuBackend::scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, const char* op) {
   TESSERA_CHECK(out.dtype() != DType::Bool && out.dtype() != DType::UInt8, DTypeError, op,
                 ": not implemented for ", dtype_name(out.dtype()));
+  if (is_reduced_floating_point(out.dtype())) {  // summed in float32, rounded once
+    check_indices(index, out.size(dim), dim, op);
+    detail::Float32Scope f;
+    return scatter_add(f.inout(out), dim, index, f.in(src), op);
+  }
   check_indices(index, out.size(dim), dim, op);
   if (index.numel() == 0) return;
   // One pass in row-major order with dim outermost: for every element of out, the additions
@@ -86,7 +91,7 @@ void CpuBackend::scatter_add(const Tensor& out, int64_t dim, const Tensor& index
   const Tensor sv = dim_first(restride(src, index.shape(), -1), dim);
   const int64_t step = out.stride(dim) * int64_t(out.itemsize());
   const StridedLoop loop({&ov, &iv, &sv});
-  dispatch_all(out.dtype(), op, [&](auto tag) {
+  dispatch_standard(out.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (!std::is_same_v<T, bool>) {
       loop.run_rows(0, loop.outer(), [&](char** p, const int64_t* s, int64_t n) {
@@ -101,10 +106,14 @@ void CpuBackend::scatter_add(const Tensor& out, int64_t dim, const Tensor& index
 }
 
 void CpuBackend::topk_rows(const Tensor& x, int64_t k, bool largest, const Tensor& values, const Tensor& indices) {
+  if (is_reduced_floating_point(x.dtype())) {  // compared in float32 (exact), values rounded back exactly
+    detail::Float32Scope f;
+    return topk_rows(f.in(x), k, largest, f.out(values), indices);
+  }
   const int64_t M = x.size(0), N = x.size(1);
   if (M == 0 || k == 0) return;
   int64_t* id = indices.data_ptr<int64_t>();
-  dispatch_all(x.dtype(), "topk", [&](auto tag) {
+  dispatch_standard(x.dtype(), "topk", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, bool>) {
       throw DTypeError("topk: not implemented for bool");
@@ -136,6 +145,10 @@ void CpuBackend::topk_rows(const Tensor& x, int64_t k, bool largest, const Tenso
 }
 
 void CpuBackend::multinomial_rows(const Tensor& probs, uint64_t seed, uint64_t offset, const Tensor& out) {
+  if (is_reduced_floating_point(probs.dtype())) {  // float32 holds every float16/bfloat16 weight exactly
+    detail::Float32Scope f;
+    return multinomial_rows(f.in(probs), seed, offset, out);
+  }
   const int64_t M = probs.size(0), N = probs.size(1), S = out.size(1);
   if (M == 0 || S == 0) return;
   int64_t* od = out.data_ptr<int64_t>();

@@ -24,6 +24,10 @@ void check_targets(const int64_t* t, int64_t n, int64_t classes, int64_t ignore_
 
 void CpuBackend::nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out,
                                   int64_t ignore_index) {
+  if (is_reduced_floating_point(logp.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return nll_loss_forward(f.in(logp), target, f.out(out), ignore_index);
+  }
   const Tensor lc = contiguous_or_self(logp), tc = contiguous_or_self(target);
   const int64_t n = lc.size(0), classes = lc.size(1);
   const int64_t* td = tc.data_ptr<int64_t>();
@@ -38,6 +42,10 @@ void CpuBackend::nll_loss_forward(const Tensor& logp, const Tensor& target, cons
 
 void CpuBackend::nll_loss_backward(const Tensor& grad_out, const Tensor& target, const Tensor& grad_logp,
                                    int64_t ignore_index) {
+  if (is_reduced_floating_point(grad_logp.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return nll_loss_backward(f.in(grad_out), target, f.out(grad_logp), ignore_index);
+  }
   const Tensor gc = contiguous_or_self(grad_out), tc = contiguous_or_self(target);
   const int64_t n = grad_logp.size(0), classes = grad_logp.size(1);
   const int64_t* td = tc.data_ptr<int64_t>();

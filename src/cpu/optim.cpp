@@ -56,6 +56,10 @@ void sgd_loop(T* p, const T* grad, T* buf, int64_t n, const SgdStepParams& s) {
 
 void CpuBackend::adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                            const Tensor& max_exp_avg_sq, const AdamStepParams& a) {
+  if (is_reduced_floating_point(param.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return adam_step(f.inout(param), f.in(grad), f.inout(exp_avg), f.inout(exp_avg_sq), f.inout(max_exp_avg_sq), a);
+  }
   dispatch_float(param.dtype(), "adam_step", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* p = param.data_ptr<T>();
@@ -76,6 +80,10 @@ void CpuBackend::adam_step(const Tensor& param, const Tensor& grad, const Tensor
 
 void CpuBackend::sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
                           const SgdStepParams& s) {
+  if (is_reduced_floating_point(param.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return sgd_step(f.inout(param), f.in(grad), f.inout(momentum_buffer), s);
+  }
   dispatch_float(param.dtype(), "sgd_step", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (s.momentum != 0.0)

@@ -224,6 +224,10 @@ void avg_pool_backward_impl(const Tensor& grad_out, const Pool2dParams& p, const
 }  // namespace
 
 Tensor CpuBackend::max_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& out) {
+  if (is_reduced_floating_point(x.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return max_pool2d_forward(f.in(x), p, f.out(out));
+  }
   const Tensor xc = contiguous_or_self(x);
   Tensor indices = empty(out.shape(), TensorOptions(DType::Int64, out.device()));
   dispatch_float(x.dtype(), "max_pool2d", [&](auto tag) {
@@ -235,6 +239,10 @@ Tensor CpuBackend::max_pool2d_forward(const Tensor& x, const Pool2dParams& p, co
 
 void CpuBackend::max_pool2d_backward(const Tensor& x, const Tensor& out, const Tensor& saved,
                                      const Tensor& grad_out, const Pool2dParams& p, const Tensor& grad_x) {
+  if (is_reduced_floating_point(grad_x.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return max_pool2d_backward(f.in(x), f.in(out), saved, f.in(grad_out), p, f.out(grad_x));
+  }
   Tensor indices = saved;
   if (!indices.defined()) {
     // Recompute the argmax when the caller kept no indices.
@@ -254,6 +262,10 @@ void CpuBackend::max_pool2d_backward(const Tensor& x, const Tensor& out, const T
 }
 
 void CpuBackend::avg_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& out) {
+  if (is_reduced_floating_point(x.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return avg_pool2d_forward(f.in(x), p, f.out(out));
+  }
   const Tensor xc = contiguous_or_self(x);
   dispatch_float(x.dtype(), "avg_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -262,6 +274,10 @@ void CpuBackend::avg_pool2d_forward(const Tensor& x, const Pool2dParams& p, cons
 }
 
 void CpuBackend::avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p, const Tensor& grad_x) {
+  if (is_reduced_floating_point(grad_x.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return avg_pool2d_backward(f.in(grad_out), p, f.out(grad_x));
+  }
   const Tensor gc = contiguous_or_self(grad_out);
   dispatch_float(grad_x.dtype(), "avg_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;

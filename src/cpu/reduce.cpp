@@ -105,9 +105,13 @@ int64_t arg_extreme(const T* x, int64_t n, bool is_max) {
 }  // namespace
 
 void CpuBackend::reduce_rows(ReduceOp op, const Tensor& x, const Tensor& out, const Tensor& indices, double correction) {
+  if (is_reduced_floating_point(x.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return reduce_rows(op, f.in(x), f.out(out), indices, correction);
+  }
   const int64_t M = x.size(0), R = x.size(1);
   const bool split_rows = M < omp_get_max_threads() && R >= 4 * kParallelGrain;
-  dispatch_all(x.dtype(), reduce_op_name(op), [&](auto tag) {
+  dispatch_standard(x.dtype(), reduce_op_name(op), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* xp = static_cast<const T*>(x.raw_data());
     int64_t* ip = indices.defined() ? static_cast<int64_t*>(indices.raw_data()) : nullptr;
@@ -123,7 +127,7 @@ void CpuBackend::reduce_rows(ReduceOp op, const Tensor& x, const Tensor& out, co
     switch (op) {
       case ReduceOp::Sum:
       case ReduceOp::Mean:
-        dispatch_all(out.dtype(), "sum", [&](auto otag) {
+        dispatch_standard(out.dtype(), "sum", [&](auto otag) {
           using O = typename decltype(otag)::type;
           O* op_ = static_cast<O*>(out.raw_data());
           rows([&](int64_t m) {
@@ -138,7 +142,7 @@ void CpuBackend::reduce_rows(ReduceOp op, const Tensor& x, const Tensor& out, co
         });
         return;
       case ReduceOp::Prod:
-        dispatch_all(out.dtype(), "prod", [&](auto otag) {
+        dispatch_standard(out.dtype(), "prod", [&](auto otag) {
           using O = typename decltype(otag)::type;
           O* op_ = static_cast<O*>(out.raw_data());
           rows([&](int64_t m) {
@@ -207,6 +211,10 @@ void CpuBackend::reduce_rows(ReduceOp op, const Tensor& x, const Tensor& out, co
 }
 
 void CpuBackend::softmax_rows(const Tensor& x, const Tensor& out, bool log) {
+  if (is_reduced_floating_point(x.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return softmax_rows(f.in(x), f.out(out), log);
+  }
   const int64_t M = x.size(0), N = x.size(1);
   dispatch_float(x.dtype(), log ? "log_softmax" : "softmax", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -238,6 +246,10 @@ void CpuBackend::softmax_rows(const Tensor& x, const Tensor& out, bool log) {
 }
 
 void CpuBackend::softmax_rows_backward(const Tensor& y, const Tensor& grad_y, const Tensor& grad_x, bool log) {
+  if (is_reduced_floating_point(y.dtype())) {  // computed in float32, rounded once
+    detail::Float32Scope f;
+    return softmax_rows_backward(f.in(y), f.in(grad_y), f.out(grad_x), log);
+  }
   const int64_t M = y.size(0), N = y.size(1);
   dispatch_float(y.dtype(), "softmax_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -25,6 +25,7 @@ struct DTypeCode {
 constexpr DTypeCode kCodes[] = {
     {DType::Bool, kDLBoolCode, 8},        {DType::UInt8, kDLUInt, 8},     {DType::Int32, kDLInt, 32},
     {DType::Int64, kDLInt, 64},           {DType::Float32, kDLFloat, 32}, {DType::Float64, kDLFloat, 64},
+    {DType::Float16, kDLFloat, 16},      {DType::BFloat16, kDLBfloat, 16},
 };
 
 const char* code_name(uint8_t code) {

@@ -34,6 +34,8 @@ constexpr const char* kMetadataKey = "__metadata__";
 std::optional<DType> dtype_from_name(const std::string& s) {
   if (s == "F64") return DType::Float64;
   if (s == "F32") return DType::Float32;
+  if (s == "F16") return DType::Float16;
+  if (s == "BF16") return DType::BFloat16;
   if (s == "I64") return DType::Int64;
   if (s == "I32") return DType::Int32;
   if (s == "U8") return DType::UInt8;
@@ -58,6 +60,8 @@ const char* safetensors_dtype_name(DType dtype) {
   switch (dtype) {
     case DType::Float64: return "F64";
     case DType::Float32: return "F32";
+    case DType::Float16: return "F16";
+    case DType::BFloat16: return "BF16";
     case DType::Int64: return "I64";
     case DType::Int32: return "I32";
     case DType::UInt8: return "U8";

@@ -47,7 +47,10 @@ std::vector<double> values_of(const Tensor& t) {
 }
 
 /// Tolerance by dtype: float32 1e-4 relative (1e-5 absolute), float64 1e-10, integers exact.
-double rtol_for(DType t) { return t == kFloat32 ? 1e-4 : t == kFloat64 ? 1e-10 : 0.0; }
+/// float16 / bfloat16: a few roundings of their epsilon (2^-10, 2^-7).
+double rtol_for(DType t) {
+  return t == kFloat32 ? 1e-4 : t == kFloat64 ? 1e-10 : t == kFloat16 ? 4e-3 : t == kBFloat16 ? 3e-2 : 0.0;
+}
 
 /// got (any device) and want (CPU) have equal shapes, dtypes and values within tolerance;
 /// NaN matches NaN.
@@ -66,7 +69,8 @@ void require_close(const Tensor& got, const Tensor& want, double rtol = -1, doub
       continue;
     }
     INFO("element " << i << " of " << shape_str(want.shape()) << ": cuda " << g[i] << ", cpu " << w[i]);
-    REQUIRE(std::abs(g[i] - w[i]) <= atol + rtol * std::abs(w[i]));
+    if (std::isinf(w[i])) REQUIRE(g[i] == w[i]);
+    else REQUIRE(std::abs(g[i] - w[i]) <= atol + rtol * std::abs(w[i]));
   }
 }
 
@@ -649,6 +653,66 @@ TEST_CASE("cuda: random numbers equal the CPU's for the same seed", "[cuda]") {
   (void)cpu_randn({300, 20});  // the same generator state as the CPU run
   Tensor dg = dropout(on_cuda(x), 0.3, true);
   require_close(dg, dc);
+}
+
+TEST_CASE("cuda: float16 and bfloat16: casts bit-exact, every op family against the CPU", "[cuda][dtype]") {
+  using V = std::vector<Tensor>;
+  // Casts: the device's conversions (cuda_fp16.h / cuda_bf16.h intrinsics on a GPU) give the
+  // CPU's bits, subnormals, ties, overflow and NaN included.
+  std::vector<float> edge = {1.0f, 65504.f, 65519.f, 65520.f, -65520.f, 1e-39f, 5.96e-8f, 2.98e-8f, 3e-8f, -0.0f,
+                             1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 1.0f + 1.0f / 256, 3.4e38f, -1e-30f,
+                             std::numeric_limits<float>::infinity()};
+  Tensor ev = cat({from_vector(edge), cpu_randn({3000}) * 1000.0, cpu_randn({3000}) * 1e-6}, 0);
+  for (DType dt : {kFloat16, kBFloat16}) {
+    INFO(dtype_name(dt));
+    Tensor cpu_bits = ev.to(dt).to(kFloat32);
+    Tensor gpu_bits = on_cuda(ev).to(dt).to(kFloat32);
+    require_close(gpu_bits, cpu_bits, 0, 0);
+    require_close(on_cuda(ev.to(kFloat64)).to(dt).t().to(kFloat64), ev.to(kFloat64).to(dt).t().to(kFloat64), 0, 0);
+    for (DType other : {kBool, kUInt8, kInt32, kInt64, kFloat32, kFloat64, kFloat16, kBFloat16}) {
+      INFO(" -> " << dtype_name(other));
+      Tensor src = cpu_uniform({5, 7}, -100, 100).to(dt);
+      require_close(on_cuda(src).to(other), src.to(other), 0, 0);
+      require_close(on_cuda(src.to(other)).to(dt), src.to(other).to(dt), 0, 0);
+    }
+    Tensor f = full({3, 5}, 0.1, TensorOptions(dt, kCuda));
+    require_close(f, full({3, 5}, 0.1, TensorOptions(dt)), 0, 0);
+    // Ops: float32 compute and one rounding on both sides (matmul: cuBLAS's 16-bit path).
+    check_op("add mul", {cpu_randn({33, 17}, dt), cpu_randn({17}, dt)}, [](const V& v) { return v[0] * v[1] + v[0]; });
+    check_op("exp tanh", {cpu_randn({257}, dt)}, [](const V& v) { return exp(tanh(v[0])); });
+    check_op("sum mean", {cpu_randn({37, 41}, dt)}, [](const V& v) { return sum(v[0], {1}) + mean(v[0], {1}); });
+    check_op("log_softmax", {cpu_randn({9, 130}, dt)}, [](const V& v) { return log_softmax(v[0], 1); });
+    check_op("mm", {cpu_randn({67, 45}, dt), cpu_randn({45, 33}, dt)}, [](const V& v) { return matmul(v[0], v[1]); });
+    check_op("mm transposed views", {cpu_randn({45, 67}, dt), cpu_randn({33, 45}, dt)},
+             [](const V& v) { return matmul(v[0].t(), v[1].t()); });
+    check_op("conv2d", {cpu_randn({2, 3, 9, 9}, dt), cpu_randn({4, 3, 3, 3}, dt), cpu_randn({4}, dt)},
+             [](const V& v) { return conv2d(v[0], v[1], v[2], {1, 1}, {1, 1}); });
+    check_op("max_pool2d", {cpu_randn({2, 3, 8, 8}, dt)}, [](const V& v) { return max_pool2d(v[0], {2, 2}); });
+    check_op("avg_pool2d", {cpu_randn({2, 3, 8, 8}, dt)}, [](const V& v) { return avg_pool2d(v[0], {2, 2}); });
+    Tensor target = randint(0, 10, {12});
+    check_op("cross_entropy", {cpu_randn({12, 10}, dt)},
+             [&](const V& v) { return cross_entropy(v[0], v[0].is_cuda() ? on_cuda(target) : target); });
+    // Adam on a two-byte parameter.
+    Tensor w0 = cpu_randn({64}, dt), g = cpu_randn({64}, dt);
+    Tensor wc = w0.clone(), wg = on_cuda(w0);
+    wc.requires_grad_(true);
+    wg.requires_grad_(true);
+    wc.set_grad(g.clone());
+    wg.set_grad(on_cuda(g));
+    optim::Adam oc({wc}, optim::AdamOptions(1e-2)), og({wg}, optim::AdamOptions(1e-2));
+    for (int i = 0; i < 3; ++i) {
+      oc.step();
+      og.step();
+    }
+    require_close(wg.detach(), wc.detach());
+    // uniform stays in [a, b) and equals the CPU's.
+    manual_seed(g_seed + 5);
+    Tensor uc = uniform({4000}, -1.0, 1.0, TensorOptions(dt));
+    manual_seed(g_seed + 5);
+    Tensor ug = uniform({4000}, -1.0, 1.0, TensorOptions(dt, kCuda));
+    require_close(ug, uc, 0, 0);
+    REQUIRE(max(ug).item<float>() < 1.0f);
+  }
 }
 
 TEST_CASE("cuda: 0-size tensors", "[cuda]") {

@@ -12,6 +12,8 @@
 //
 // Nothing throws across the C API: every entry point catches and returns a status.
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 #include <library_types.h>
 
@@ -79,18 +81,18 @@ void gemm_one(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, c
     for (int64_t i = 0; i < m; ++i) acc[std::size_t(i)] = 0.0;
     if (use_ab) {
       // Column j of op(B), k entries.
-      for (int64_t l = 0; l < k; ++l) bcol[std::size_t(l)] = double(tb ? B[j + l * ldb] : B[l + j * ldb]);
+      for (int64_t l = 0; l < k; ++l) bcol[std::size_t(l)] = double(float(tb ? B[j + l * ldb] : B[l + j * ldb]));
       if (!ta) {
         for (int64_t l = 0; l < k; ++l) {
           const double b = bcol[std::size_t(l)];
           const T* a = A + l * lda;  // column l of A, m entries
-          for (int64_t i = 0; i < m; ++i) acc[std::size_t(i)] += double(a[i]) * b;
+          for (int64_t i = 0; i < m; ++i) acc[std::size_t(i)] += double(float(a[i])) * b;
         }
       } else {
         for (int64_t i = 0; i < m; ++i) {
           const T* a = A + i * lda;  // column i of A = row i of op(A), k entries
           double s = 0.0;
-          for (int64_t l = 0; l < k; ++l) s += double(a[l]) * bcol[std::size_t(l)];
+          for (int64_t l = 0; l < k; ++l) s += double(float(a[l])) * bcol[std::size_t(l)];
           acc[std::size_t(i)] = s;
         }
       }
@@ -98,7 +100,9 @@ void gemm_one(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, c
     T* c = C + j * ldc;
     for (int64_t i = 0; i < m; ++i) {
       const double r = use_ab ? alpha * acc[std::size_t(i)] : 0.0;
-      c[i] = beta == 0.0 ? T(r) : T(r + beta * double(c[i]));
+      const double v = beta == 0.0 ? r : r + beta * double(float(c[i]));
+      if constexpr (sizeof(T) == 2) c[i] = T(float(v));  // float32 compute, one rounding to 16 bits
+      else c[i] = T(v);
     }
   }
 }
@@ -343,12 +347,17 @@ cublasStatus_t CUBLASWINAPI cublasGemmStridedBatchedEx_64(cublasHandle_t handle,
                       computeType == CUBLAS_COMPUTE_32F_FAST_16BF);
     const bool f64 = Atype == CUDA_R_64F && Btype == CUDA_R_64F && Ctype == CUDA_R_64F &&
                      (computeType == CUBLAS_COMPUTE_64F || computeType == CUBLAS_COMPUTE_64F_PEDANTIC);
-    if (!f32 && !f64) {
+    // Two-byte inputs and output with float32 compute (alpha, beta float): the table's
+    // CUDA_R_16F / CUDA_R_16BF rows with CUBLAS_COMPUTE_32F[_PEDANTIC].
+    const bool compute32 = computeType == CUBLAS_COMPUTE_32F || computeType == CUBLAS_COMPUTE_32F_PEDANTIC;
+    const bool h16 = Atype == CUDA_R_16F && Btype == CUDA_R_16F && Ctype == CUDA_R_16F && compute32;
+    const bool bf16 = Atype == CUDA_R_16BF && Btype == CUDA_R_16BF && Ctype == CUDA_R_16BF && compute32;
+    if (!f32 && !f64 && !h16 && !bf16) {
       std::ostringstream os;
       os << args.str() << ": the combination Atype=" << raw(Atype) << ", Btype=" << raw(Btype) << ", Ctype=" << raw(Ctype)
          << ", computeType=" << raw(computeType)
-         << " is not supported (the emulator supports all CUDA_R_32F (0) with CUBLAS_COMPUTE_32F* or all CUDA_R_64F (1)"
-            " with CUBLAS_COMPUTE_64F*)";
+         << " is not supported (the emulator supports all CUDA_R_32F (0) with CUBLAS_COMPUTE_32F*, all CUDA_R_64F (1)"
+            " with CUBLAS_COMPUTE_64F*, or all CUDA_R_16F (2) / CUDA_R_16BF (14) with CUBLAS_COMPUTE_32F[_PEDANTIC])";
       return reject(CUBLAS_STATUS_NOT_SUPPORTED, os.str());
     }
     if (handle->pointer_mode != CUBLAS_POINTER_MODE_HOST)
@@ -358,9 +367,10 @@ cublasStatus_t CUBLASWINAPI cublasGemmStridedBatchedEx_64(cublasHandle_t handle,
     // Quick return (nothing is read or written).
     if (m == 0 || n == 0 || batchCount == 0) return CUBLAS_STATUS_SUCCESS;
 
-    const std::size_t elem = f32 ? sizeof(float) : sizeof(double);
-    const double al = f32 ? double(*static_cast<const float*>(alpha)) : *static_cast<const double*>(alpha);
-    const double be = f32 ? double(*static_cast<const float*>(beta)) : *static_cast<const double*>(beta);
+    const bool float_scalars = f32 || h16 || bf16;
+    const std::size_t elem = f32 ? sizeof(float) : f64 ? sizeof(double) : sizeof(__half);
+    const double al = float_scalars ? double(*static_cast<const float*>(alpha)) : *static_cast<const double*>(alpha);
+    const double be = float_scalars ? double(*static_cast<const float*>(beta)) : *static_cast<const double*>(beta);
 
     if (C == nullptr) return invalid("C is NULL");
     if (k > 0 && (A == nullptr || B == nullptr)) return invalid("A or B is NULL");
@@ -379,6 +389,14 @@ cublasStatus_t CUBLASWINAPI cublasGemmStridedBatchedEx_64(cublasHandle_t handle,
         gemm_one<float>(ta, tb, m, n, k, al, static_cast<const float*>(A) + b * strideA, lda,
                         static_cast<const float*>(B) + b * strideB, ldb, be, static_cast<float*>(C) + b * strideC, ldc,
                         bcol, acc);
+      } else if (h16) {
+        gemm_one<__half>(ta, tb, m, n, k, al, static_cast<const __half*>(A) + b * strideA, lda,
+                         static_cast<const __half*>(B) + b * strideB, ldb, be, static_cast<__half*>(C) + b * strideC,
+                         ldc, bcol, acc);
+      } else if (bf16) {
+        gemm_one<__nv_bfloat16>(ta, tb, m, n, k, al, static_cast<const __nv_bfloat16*>(A) + b * strideA, lda,
+                                static_cast<const __nv_bfloat16*>(B) + b * strideB, ldb, be,
+                                static_cast<__nv_bfloat16*>(C) + b * strideC, ldc, bcol, acc);
       } else {
         gemm_one<double>(ta, tb, m, n, k, al, static_cast<const double*>(A) + b * strideA, lda,
                          static_cast<const double*>(B) + b * strideB, ldb, be, static_cast<double*>(C) + b * strideC,
