@@ -445,9 +445,19 @@ TEST_CASE("cuda: index ops (embedding, index_select, gather, scatter_add, index_
     Tensor ix = randint(0, 4, {10});
     require_close(index_add(on_cuda(base), 0, on_cuda(ix), on_cuda(src), 3), index_add(base, 0, ix, src, 3), 0, 0);
   }
-  for (DType dt : {kBool, kUInt8, kInt32, kInt64, kFloat32, kFloat64}) {
+  for (DType dt : {kBool, kUInt8, kInt32, kInt64, kFloat16, kBFloat16, kFloat32, kFloat64}) {
     Tensor t = cpu_uniform({6, 5}, -50, 50, kFloat64).to(dt), ix = randint(0, 6, {7});
     require_close(index_select(on_cuda(t), 0, on_cuda(ix)), index_select(t, 0, ix), 0, 0);
+  }
+  // float16 / bfloat16: lookups exact, sums and topk through float32
+  for (DType dt : {kFloat16, kBFloat16}) {
+    check_op("embedding " + std::string(dtype_name(dt)), {cpu_randn({11, 6}, dt), randint(0, 11, {40})},
+             [](const V& v) { return embedding(v[0], v[1], 3); });
+    Tensor t = randint(0, 4, {3, 50}).to(dt);
+    auto [gv, gi] = topk(on_cuda(t), 7, 1);
+    auto [cv, ci] = topk(t, 7, 1);
+    require_close(gv, cv, 0, 0);
+    require_close(gi, ci, 0, 0);
   }
 }
 
