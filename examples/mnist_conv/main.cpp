@@ -21,6 +21,8 @@
 #include <string>
 
 #include "net.hpp"
+#include "tessera/amp/autocast.hpp"
+#include "tessera/amp/grad_scaler.hpp"
 #include "tessera/autograd/autograd.hpp"
 #include "tessera/backend.hpp"
 #include "tessera/data/dataloader.hpp"
@@ -64,6 +66,7 @@ struct Args {
   int keep_last = 3;
   std::string checkpoint_dir = "checkpoints";
   std::string resume;
+  std::string amp = "off";     // mixed precision: off, bf16 (autocast) or fp16 (autocast + GradScaler)
   int64_t crash_at_step = 0;  // testing: SIGKILL itself after this many steps
 };
 
@@ -287,7 +290,13 @@ int run(const Args& a) {
             << a.data << " (normalised with mean " << mean << ", std " << stdev << ")\n"
             << "device " << device << ", " << (a.threads > 0 ? a.threads : get_num_threads()) << " CPU threads, "
             << nn::parameter_count(*net) << " parameters, optimizer " << a.optimizer << " lr " << lr
-            << " (" << schedule.str() << "), batch " << a.batch_size << ", seed " << a.seed << "\n";
+            << " (" << schedule.str() << "), batch " << a.batch_size << ", seed " << a.seed
+            << (a.amp == "off" ? "" : ", amp " + a.amp) << "\n";
+
+  // Mixed precision (off: a disabled guard and scaler, i.e. plain float32). bfloat16 has
+  // float32's range, so only float16 needs loss scaling (PyTorch's recommendation too).
+  const DType amp_dtype = a.amp == "fp16" ? kFloat16 : kBFloat16;
+  amp::GradScaler scaler(amp::GradScalerOptions().enabled(a.amp == "fp16"));
 
   const auto t_total = Clock::now();
   double train_seconds = 0;
@@ -299,12 +308,20 @@ int run(const Args& a) {
     const int64_t first_batch = train_loader.start_batch();
     Progress progress(epoch, a.epochs, train_loader.num_batches(), a.log_interval);
     Tensor loss_sum;  // on the device; read only when the progress line is drawn
+    Tensor epoch_loss_sum;  // the epoch's mean training loss, on the device until the epoch ends
     int64_t step = first_batch, images = 0, since_draw = 0;
     for (const data::Batch& b : train_loader) {
       opt->zero_grad();
-      Tensor loss = nll_loss(net->forward(b.data), b.target);
-      loss.backward();
-      opt->step();
+      Tensor loss;
+      {
+        // --amp: the forward under autocast (convs and linears in the two-byte dtype,
+        // log_softmax and the loss in float32); backward outside it.
+        AutocastGuard autocast(device.type, amp_dtype, a.amp != "off");
+        loss = nll_loss(net->forward(b.data), b.target);
+      }
+      scaler.scale(loss).backward();
+      scaler.step(*opt);  // fp16: skipped when a gradient overflowed; otherwise opt->step()
+      scaler.update();
       if (cosine) scheduler->step();
       ++global_step;
       if (a.crash_at_step > 0 && global_step == a.crash_at_step) ::raise(SIGKILL);  // testing: a hard crash
@@ -312,6 +329,8 @@ int run(const Args& a) {
         NoGradGuard no_grad;
         if (!loss_sum.defined() || since_draw == 0) loss_sum = loss.detach().to(kFloat64);
         else loss_sum.add_(loss.detach());
+        if (!epoch_loss_sum.defined()) epoch_loss_sum = loss.detach().to(kFloat64);
+        else epoch_loss_sum.add_(loss.detach());
       }
       ++step;
       ++since_draw;
@@ -336,9 +355,14 @@ int run(const Args& a) {
     }
     const auto t_eval = Clock::now();
     EvalResult r = evaluate(*net, test_loader);
-    std::printf("epoch %d: test loss %.4f, accuracy %lld/%lld (%.2f%%), train %.1f s, test %.1f s\n", epoch,
+    const double train_loss =
+        epoch_loss_sum.defined() ? epoch_loss_sum.item<double>() / double(step - first_batch) : std::nan("");
+    std::printf("epoch %d: test loss %.4f, accuracy %lld/%lld (%.2f%%), train %.1f s, test %.1f s, train loss %.4f\n", epoch,
                 r.loss, (long long)r.correct, (long long)r.total, r.total ? 100.0 * double(r.correct) / double(r.total) : 0.0,
-                epoch_seconds, seconds_since(t_eval));
+                epoch_seconds, seconds_since(t_eval), train_loss);
+    if (scaler.is_enabled())
+      std::printf("amp %s: loss scale %g, %lld steps skipped so far (inf/NaN gradients)\n", a.amp.c_str(),
+                  scaler.get_scale(), (long long)scaler.skipped_steps());
   }
   if (a.epochs == 0) {
     EvalResult r = evaluate(*net, test_loader);
@@ -403,6 +427,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--resume", a.resume, "continue from a checkpoint folder, or the newest one in a run's folder")
       ->check(CLI::ExistingDirectory);
+  app.add_option("--amp", a.amp,
+                 "mixed precision: off, bf16 (autocast) or fp16 (autocast and dynamic loss scaling)")
+      ->check(CLI::IsMember({"off", "bf16", "fp16"}))
+      ->capture_default_str();
   app.add_option("--crash-at-step", a.crash_at_step, "testing: kill the process with SIGKILL after step N")
       ->group("");
   CLI11_PARSE(app, argc, argv);

@@ -6,6 +6,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "cpu/convert.hpp"
 #include "cpu/cpu_backend.hpp"
 #include "cpu/dispatch.hpp"
 #include "cpu/vector_exp.hpp"
@@ -55,7 +56,10 @@ void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
         const char* s = p[1];
         if (st[0] == sizeof(To) && st[1] == sizeof(From)) {
           const From* sf = reinterpret_cast<const From*>(s);
-          for (int64_t i = 0; i < n; ++i) d[i] = cast_value<To>(sf[i]);
+          if constexpr (std::is_same_v<To, Half> && std::is_same_v<From, float>) float_to_half(sf, d, n);
+          else if constexpr (std::is_same_v<To, float> && std::is_same_v<From, Half>) half_to_float(sf, d, n);
+          else
+            for (int64_t i = 0; i < n; ++i) d[i] = cast_value<To>(sf[i]);
         } else {
           for (int64_t i = 0; i < n; ++i)
             *reinterpret_cast<To*>(p[0] + i * st[0]) = cast_value<To>(*reinterpret_cast<const From*>(s + i * st[1]));
