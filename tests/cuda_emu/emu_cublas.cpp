@@ -68,6 +68,14 @@ const char* op_name(int op) {
   }
 }
 
+/// An element as double: through float for the two-byte types (which convert only to float),
+/// exactly for float and double.
+template <typename T>
+double as_double(T v) {
+  if constexpr (sizeof(T) == 2) return double(float(v));
+  else return double(v);
+}
+
 /// Column-major gemm of one batch entry, accumulating in double.
 /// C[i + j*ldc] = alpha * sum_l opA(i,l) * opB(l,j) + beta * C[i + j*ldc]; C not read when
 /// beta == 0; A and B not read when alpha == 0 or k == 0 (as in the reference BLAS).
@@ -81,18 +89,18 @@ void gemm_one(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, c
     for (int64_t i = 0; i < m; ++i) acc[std::size_t(i)] = 0.0;
     if (use_ab) {
       // Column j of op(B), k entries.
-      for (int64_t l = 0; l < k; ++l) bcol[std::size_t(l)] = double(float(tb ? B[j + l * ldb] : B[l + j * ldb]));
+      for (int64_t l = 0; l < k; ++l) bcol[std::size_t(l)] = as_double(tb ? B[j + l * ldb] : B[l + j * ldb]);
       if (!ta) {
         for (int64_t l = 0; l < k; ++l) {
           const double b = bcol[std::size_t(l)];
           const T* a = A + l * lda;  // column l of A, m entries
-          for (int64_t i = 0; i < m; ++i) acc[std::size_t(i)] += double(float(a[i])) * b;
+          for (int64_t i = 0; i < m; ++i) acc[std::size_t(i)] += as_double(a[i]) * b;
         }
       } else {
         for (int64_t i = 0; i < m; ++i) {
           const T* a = A + i * lda;  // column i of A = row i of op(A), k entries
           double s = 0.0;
-          for (int64_t l = 0; l < k; ++l) s += double(float(a[l])) * bcol[std::size_t(l)];
+          for (int64_t l = 0; l < k; ++l) s += as_double(a[l]) * bcol[std::size_t(l)];
           acc[std::size_t(i)] = s;
         }
       }
@@ -100,7 +108,7 @@ void gemm_one(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, c
     T* c = C + j * ldc;
     for (int64_t i = 0; i < m; ++i) {
       const double r = use_ab ? alpha * acc[std::size_t(i)] : 0.0;
-      const double v = beta == 0.0 ? r : r + beta * double(float(c[i]));
+      const double v = beta == 0.0 ? r : r + beta * as_double(c[i]);
       if constexpr (sizeof(T) == 2) c[i] = T(float(v));  // float32 compute, one rounding to 16 bits
       else c[i] = T(v);
     }
