@@ -9,6 +9,7 @@
 #include "cuda_control.hpp"
 #include "elementwise.cuh"
 #include "gemm_cublas.cuh"
+#include "index.cuh"
 #include "loss.cuh"
 #include "optim.cuh"
 #include "pool.cuh"
@@ -301,19 +302,21 @@ void CudaBackend::avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams
   }
   detail::avg_pool2d_backward(grad_out, p, grad_x);
 }
-void CudaBackend::nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out) {
+void CudaBackend::nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out,
+                                   int64_t ignore_index) {
   if (is_reduced_floating_point(logp.dtype())) {  // no two-byte kernel yet: float32, rounded once
     ::tessera::detail::Float32Scope f;
-    return detail::nll_loss_forward(f.in(logp), target, f.out(out));
+    return detail::nll_loss_forward(f.in(logp), target, f.out(out), ignore_index);
   }
-  detail::nll_loss_forward(logp, target, out);
+  detail::nll_loss_forward(logp, target, out, ignore_index);
 }
-void CudaBackend::nll_loss_backward(const Tensor& grad_out, const Tensor& target, const Tensor& grad_logp) {
+void CudaBackend::nll_loss_backward(const Tensor& grad_out, const Tensor& target, const Tensor& grad_logp,
+                                    int64_t ignore_index) {
   if (is_reduced_floating_point(grad_logp.dtype())) {  // no two-byte kernel yet: float32, rounded once
     ::tessera::detail::Float32Scope f;
-    return detail::nll_loss_backward(f.in(grad_out), target, f.out(grad_logp));
+    return detail::nll_loss_backward(f.in(grad_out), target, f.out(grad_logp), ignore_index);
   }
-  detail::nll_loss_backward(grad_out, target, grad_logp);
+  detail::nll_loss_backward(grad_out, target, grad_logp, ignore_index);
 }
 void CudaBackend::adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                             const Tensor& max_exp_avg_sq, const AdamStepParams& p) {
@@ -330,6 +333,18 @@ void CudaBackend::sgd_step(const Tensor& param, const Tensor& grad, const Tensor
     return detail::sgd_step(f.inout(param), f.in(grad), f.inout(momentum_buffer), p);
   }
   detail::sgd_step(param, grad, momentum_buffer, p);
+}
+void CudaBackend::gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out, const char* op) {
+  detail::index_gather(x, dim, index, out, op);
+}
+void CudaBackend::scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, const char* op) {
+  detail::index_scatter_add(out, dim, index, src, op);
+}
+void CudaBackend::topk_rows(const Tensor& x, int64_t k, bool largest, const Tensor& values, const Tensor& indices) {
+  detail::topk_rows(x, k, largest, values, indices);
+}
+void CudaBackend::multinomial_rows(const Tensor& probs, uint64_t seed, uint64_t offset, const Tensor& out) {
+  detail::multinomial_rows(probs, seed, offset, out);
 }
 
 }  // namespace tessera::cuda::detail

@@ -40,12 +40,18 @@ class CudaBackend final : public Backend {
                            const Pool2dParams& p, const Tensor& grad_x) override;
   void avg_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& out) override;
   void avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p, const Tensor& grad_x) override;
-  void nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out) override;
-  void nll_loss_backward(const Tensor& grad_out, const Tensor& target, const Tensor& grad_logp) override;
+  void nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out, int64_t ignore_index) override;
+  void nll_loss_backward(const Tensor& grad_out, const Tensor& target, const Tensor& grad_logp,
+                         int64_t ignore_index) override;
   void adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                  const Tensor& max_exp_avg_sq, const AdamStepParams& p) override;
   void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
                 const SgdStepParams& p) override;
+
+  void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out, const char* op) override;
+  void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, const char* op) override;
+  void topk_rows(const Tensor& x, int64_t k, bool largest, const Tensor& values, const Tensor& indices) override;
+  void multinomial_rows(const Tensor& probs, uint64_t seed, uint64_t offset, const Tensor& out) override;
 };
 
 /// The one CudaBackend (never destroyed).

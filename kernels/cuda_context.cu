@@ -114,7 +114,7 @@ void check_device_errors(int device) {
     if (ctx.errors_.record == nullptr) return;
     volatile DeviceErrorRecord* r = ctx.errors_.record;
     if (r->code == 0) return;
-    e = DeviceErrorRecord{r->code, r->index, r->value, r->rows, r->classes};
+    e = DeviceErrorRecord{r->code, r->index, r->value, r->rows, r->classes, r->dim, r->op};
     // Re-arm the claim first: if that fails, the record stays set and is reported again.
     DeviceGuard guard(device);
     TESSERA_CUDA_CHECK(cudaMemsetAsync(ctx.errors_.claim, 0, sizeof(int), ctx.stream));
@@ -126,6 +126,11 @@ void check_device_errors(int device) {
                      std::to_string(e.rows) + ", " + std::to_string(e.classes) + "]); targets must be in [0, " +
                      std::to_string(e.classes) + "). Found on cuda:" + std::to_string(device) +
                      " by the loss kernel, reported at the first synchronisation after it");
+  if (e.code == kBadIndex)
+    throw IndexError(index_out_of_range_message(reinterpret_cast<const char*>(e.op), e.value, e.index, e.dim,
+                                                e.rows) +
+                     ". Found on cuda:" + std::to_string(device) +
+                     " by the indexing kernel, reported at the first synchronisation after it");
   throw CudaError("cuda:" + std::to_string(device) + ": a kernel recorded unknown error code " + std::to_string(e.code));
 }
 

@@ -56,10 +56,15 @@ namespace tessera::cuda::detail {
 /// pinned host memory, which kernels write directly (unified addressing); one thread per
 /// error, elected through DeviceErrors::claim in device memory, writes it.
 struct DeviceErrorRecord {
-  int64_t code;  ///< 0 none; kBadClassIndex
+  int64_t code;  ///< 0 none; kBadClassIndex; kBadIndex
   int64_t index, value, rows, classes;
+  int64_t dim;      ///< kBadIndex: the indexed dim (its size is in `rows`)
+  uintptr_t op;     ///< kBadIndex: the op's name, a string literal (Backend::gather's contract)
 };
 constexpr int64_t kBadClassIndex = 1;  ///< nll_loss: target `value` at `index` outside [0, classes)
+/// gather / scatter_add: index `value` at element offset `index` of the index tensor outside
+/// [0, rows) for dim `dim` (index_out_of_range_message).
+constexpr int64_t kBadIndex = 2;
 
 struct DeviceErrors {
   int* claim = nullptr;                 ///< device memory, 0 until a kernel claims the record

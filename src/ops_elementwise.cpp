@@ -176,6 +176,17 @@ Tensor gelu(const Tensor& x) {
     return mul(g, unary_op(UnaryOp::GeluGrad, xs));
   });
 }
+Tensor gelu(const Tensor& x, const std::string& approximate) {
+  if (approximate == "none") return gelu(x);
+  TESSERA_CHECK(approximate == "tanh", ValueError, "gelu: approximate must be \"none\" or \"tanh\", got \"",
+                approximate, "\"");
+  check_defined(x, "gelu");
+  const Tensor xf = is_floating_point(x.dtype()) ? x : x.to(DType::Float32);
+  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's formula; autograd through the ops.
+  const double k = std::sqrt(2.0 / 3.14159265358979323846);
+  const Tensor inner = mul(add(xf, mul(mul(mul(xf, xf), xf), 0.044715)), k);
+  return mul(mul(xf, 0.5), add(tanh(inner), 1.0));
+}
 Tensor clamp(const Tensor& x, double lo, double hi) {
   TESSERA_CHECK(!(lo > hi), ValueError, "clamp: min ", lo, " > max ", hi);
   return with_unary_grad(unary_op(UnaryOp::Clamp, x, lo, hi), x, "ClampBackward",

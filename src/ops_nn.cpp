@@ -9,48 +9,18 @@
 #include <utility>
 #include <vector>
 
+#include "ops_checks.hpp"
 #include "tessera/autograd/autograd.hpp"
 #include "tessera/ops.hpp"
 
 namespace tessera {
 namespace {
 
+using namespace ops_detail;
+
 using IntPair = std::pair<int64_t, int64_t>;
 
 std::string pair_str(IntPair p) { return detail::str_cat("(", p.first, ", ", p.second, ")"); }
-
-bool needs_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
-
-bool recording(std::initializer_list<const Tensor*> ts) {
-  if (!autograd::grad_mode_enabled()) return false;
-  for (const Tensor* t : ts)
-    if (needs_grad(*t)) return true;
-  return false;
-}
-
-/// Same data without history, contiguous (a copy only when the input is strided).
-Tensor plain(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
-
-void check_defined(const Tensor& t, const char* op, const char* what) {
-  TESSERA_CHECK(t.defined(), ValueError, op, ": ", what, " is an undefined tensor");
-}
-
-void check_float(const Tensor& t, const char* op, const char* what) {
-  TESSERA_CHECK(is_floating_point(t.dtype()), DTypeError, op, ": ", what,
-                " must be float32 or float64, got ", dtype_name(t.dtype()), " (shape ", shape_str(t.shape()),
-                ")");
-}
-
-void check_same_dtype(const Tensor& x, const Tensor& other, const char* op, const char* what) {
-  TESSERA_CHECK(other.dtype() == x.dtype(), DTypeError, op, ": ", what, " has dtype ", dtype_name(other.dtype()),
-                " but input has dtype ", dtype_name(x.dtype()), " (input ", shape_str(x.shape()), ", ", what, " ",
-                shape_str(other.shape()), ")");
-}
-
-void check_same_device(const Tensor& x, const Tensor& other, const char* op, const char* what) {
-  TESSERA_CHECK(other.device() == x.device(), DeviceError, op, ": input is on ", x.device().str(), " but ",
-                what, " is on ", other.device().str(), "; move both to one device with .to(device)");
-}
 
 // ---- pooling geometry ------------------------------------------------------------------
 
@@ -117,50 +87,97 @@ Tensor averaging_matrix(int64_t in, int64_t out, DType dtype, Device device) {
 
 // ---- nll_loss -----------------------------------------------------------------------------
 
-void check_nll_args(const char* op, const Tensor& input, const Tensor& target) {
+/// nll_loss's arguments as [N', C] log-probabilities and [N'] targets (class dim last, the
+/// others flattened), with the shape of the unreduced loss.
+struct NllArgs {
+  Tensor logp, target;  ///< [N', C], [N'] int64
+  Shape loss_shape;     ///< target's shape
+  int64_t valid = -1;   ///< targets that are not ignore_index, when the targets are on the CPU
+};
+
+NllArgs nll_args(const char* op, const Tensor& input, const Tensor& target, int64_t ignore_index) {
   check_defined(input, op, "input");
   check_defined(target, op, "target");
-  TESSERA_CHECK(input.dim() == 2, ShapeError, op, ": expected input [N, C], got shape ", shape_str(input.shape()));
+  TESSERA_CHECK(input.dim() >= 1, ShapeError, op, ": expected input [N, C], [N, C, d1, ...] or [C], got shape ",
+                shape_str(input.shape()));
   check_float(input, op, "input");
   TESSERA_CHECK(target.dtype() == DType::Int64, DTypeError, op,
                 ": target must hold int64 class indices, got dtype ", dtype_name(target.dtype()));
-  TESSERA_CHECK(target.dim() == 1 && target.size(0) == input.size(0), ShapeError, op, ": target shape ",
-                shape_str(target.shape()), " does not match input ", shape_str(input.shape()), " (expected [",
-                input.size(0), "])");
+  // [C] takes a 0-dim target; [N, C, d1, ...] takes [N, d1, ...].
+  Shape want;
+  if (input.dim() >= 2) {
+    want.push_back(input.size(0));
+    for (int64_t d = 2; d < input.dim(); ++d) want.push_back(input.size(d));
+  }
+  TESSERA_CHECK(target.shape() == want, ShapeError, op, ": target shape ", shape_str(target.shape()),
+                " does not match input ", shape_str(input.shape()), " (expected ", shape_str(want),
+                "; input [N, C] takes target [N], [N, C, d1, ...] takes [N, d1, ...], [C] takes [])");
   check_same_device(input, target, op, "target");
+  NllArgs a;
+  a.loss_shape = want;
+  const int64_t C = input.dim() == 1 ? input.size(0) : input.size(1);
+  if (input.dim() <= 2) {
+    a.logp = input.dim() == 1 ? input.unsqueeze(0) : input;
+  } else {
+    std::vector<int64_t> order{0};
+    for (int64_t d = 2; d < input.dim(); ++d) order.push_back(d);
+    order.push_back(1);
+    a.logp = input.permute(order).reshape({-1, C});
+  }
+  a.target = target.reshape({-1});
   // Targets on the CPU are checked here. A CUDA target is checked by the loss kernel, which
   // records the first bad index for the host to throw at its next synchronisation (item(),
   // .to(cpu), cuda::synchronize()), so a training step never waits for the device.
-  if (target.is_cuda()) return;
-  const int64_t C = input.size(1);
-  const Tensor tc = target.detach().to(Device::cpu()).contiguous();
+  if (target.is_cuda()) return a;
+  const Tensor tc = a.target.detach().contiguous();
   const int64_t* t = tc.data_ptr<int64_t>();
+  a.valid = 0;
   for (int64_t i = 0; i < tc.numel(); ++i) {
+    if (t[i] == ignore_index) continue;
+    ++a.valid;
     TESSERA_CHECK(t[i] >= 0 && t[i] < C, IndexError, op, ": target ", t[i], " at index ", i,
                   " is out of bounds for C = ", C, " classes (input ", shape_str(input.shape()),
-                  "); targets must be in [0, ", C, ")");
+                  "); targets must be in [0, ", C, ") or equal ignore_index (", ignore_index, ")");
   }
+  return a;
 }
 
-/// nll_loss once its arguments are validated.
-Tensor nll_loss_checked(const Tensor& logp, const Tensor& target, Reduction reduction) {
-  const Tensor lc = plain(logp), tc = plain(target);
+/// sum(loss) / the number of targets that are not ignored (counted on the device for CUDA
+/// targets; plain mean() when none is ignored). NaN when every target is ignored.
+Tensor mean_over_valid(const Tensor& loss, const NllArgs& a, int64_t ignore_index) {
+  if (a.valid == a.target.numel()) return mean(loss);
+  if (a.valid >= 0) return div(sum(loss), double(a.valid));
+  Tensor count;
+  {
+    NoGradGuard no_grad;
+    count = sum(ne(a.target.detach(), double(ignore_index)));
+  }
+  return div(sum(loss), count);
+}
+
+Tensor reduce_loss(const Tensor& loss, const NllArgs& a, Reduction reduction, int64_t ignore_index) {
+  switch (reduction) {
+    case Reduction::None: return loss.reshape(a.loss_shape);
+    case Reduction::Sum: return sum(loss);
+    case Reduction::Mean: return mean_over_valid(loss, a, ignore_index);
+  }
+  throw ValueError("nll_loss: unknown reduction");
+}
+
+/// Per-target negative log-likelihood [N'] (0 for ignored targets) of validated arguments.
+Tensor nll_per_target(const NllArgs& a, int64_t ignore_index) {
+  const Tensor lc = plain(a.logp), tc = plain(a.target);
   Tensor out = empty(Shape{lc.size(0)}, TensorOptions(lc.dtype(), lc.device()));
-  backend_for(lc.device()).nll_loss_forward(lc, tc, out);
-  if (recording({&logp})) {
+  backend_for(lc.device()).nll_loss_forward(lc, tc, out, ignore_index);
+  if (recording({&a.logp})) {
     const Shape shape = lc.shape();
-    autograd::record(out, "NllLossBackward", {logp}, [tc, shape](const Tensor& g) {
+    autograd::record(out, "NllLossBackward", {a.logp}, [tc, shape, ignore_index](const Tensor& g) {
       Tensor grad = empty(shape, TensorOptions(g.dtype(), g.device()));
-      backend_for(g.device()).nll_loss_backward(plain(g), tc, grad);
+      backend_for(g.device()).nll_loss_backward(plain(g), tc, grad, ignore_index);
       return std::vector<Tensor>{grad};
     });
   }
-  switch (reduction) {
-    case Reduction::None: return out;
-    case Reduction::Sum: return sum(out);
-    case Reduction::Mean: return mean(out);
-  }
-  throw ValueError("nll_loss: unknown reduction");
+  return out;
 }
 
 }  // namespace
@@ -360,16 +377,33 @@ Tensor dropout(const Tensor& x, double p, bool training) {
 
 // ---- losses -----------------------------------------------------------------------------
 
-Tensor nll_loss(const Tensor& logp_in, const Tensor& target, Reduction reduction) {
+Tensor nll_loss(const Tensor& logp_in, const Tensor& target, Reduction reduction, int64_t ignore_index) {
   const Tensor logp = amp::autocast(logp_in, "nll_loss");
-  check_nll_args("nll_loss", logp, target);
-  return nll_loss_checked(logp, target, reduction);
+  const NllArgs a = nll_args("nll_loss", logp, target, ignore_index);
+  return reduce_loss(nll_per_target(a, ignore_index), a, reduction, ignore_index);
 }
 
-Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, Reduction reduction) {
-  const Tensor logits = amp::autocast(logits_in, "cross_entropy");
-  check_nll_args("cross_entropy", logits, target);
-  return nll_loss_checked(log_softmax(logits, 1), target, reduction);
+Tensor cross_entropy(const Tensor& input_in, const Tensor& target, Reduction reduction, int64_t ignore_index,
+                     double label_smoothing) {
+  const Tensor input = amp::autocast(input_in, "cross_entropy");
+  const char* op = "cross_entropy";
+  TESSERA_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, ValueError, op,
+                ": label_smoothing must be in [0, 1], got ", label_smoothing);
+  NllArgs a = nll_args(op, input, target, ignore_index);
+  a.logp = log_softmax(a.logp, 1);
+  Tensor loss = reduce_loss(nll_per_target(a, ignore_index), a, reduction, ignore_index);
+  if (label_smoothing == 0.0) return loss;
+  // PyTorch's label smoothing for class indices: (1 - e) * nll + e / C * sum_c -logp_c, the
+  // second term also 0 for ignored targets and reduced the same way.
+  const int64_t C = a.logp.size(1);
+  Tensor keep;
+  {
+    NoGradGuard no_grad;
+    keep = ne(a.target.detach(), double(ignore_index));
+  }
+  const Tensor smooth = where(keep, neg(sum(a.logp, {1})), 0.0);
+  return add(mul(loss, 1.0 - label_smoothing),
+             mul(reduce_loss(smooth, a, reduction, ignore_index), label_smoothing / double(C)));
 }
 
 }  // namespace tessera

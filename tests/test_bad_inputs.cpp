@@ -203,8 +203,8 @@ class HostBackedCudaBackend final : public Backend {
   }
   void avg_pool2d_forward(const Tensor&, const Pool2dParams&, const Tensor&) override { nope("pool"); }
   void avg_pool2d_backward(const Tensor&, const Pool2dParams&, const Tensor&) override { nope("pool"); }
-  void nll_loss_forward(const Tensor&, const Tensor&, const Tensor&) override { nope("nll_loss"); }
-  void nll_loss_backward(const Tensor&, const Tensor&, const Tensor&) override { nope("nll_loss"); }
+  void nll_loss_forward(const Tensor&, const Tensor&, const Tensor&, int64_t) override { nope("nll_loss"); }
+  void nll_loss_backward(const Tensor&, const Tensor&, const Tensor&, int64_t) override { nope("nll_loss"); }
   void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& vmax,
                  const AdamStepParams& a) override {
     cpu().adam_step(on_cpu(p), on_cpu(g), on_cpu(m), on_cpu(v), vmax.defined() ? on_cpu(vmax) : Tensor(), a);
@@ -212,6 +212,10 @@ class HostBackedCudaBackend final : public Backend {
   void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, const SgdStepParams& a) override {
     cpu().sgd_step(on_cpu(p), on_cpu(g), buf.defined() ? on_cpu(buf) : Tensor(), a);
   }
+  void gather(const Tensor&, int64_t, const Tensor&, const Tensor&, const char*) override { nope("gather"); }
+  void scatter_add(const Tensor&, int64_t, const Tensor&, const Tensor&, const char*) override { nope("scatter_add"); }
+  void topk_rows(const Tensor&, int64_t, bool, const Tensor&, const Tensor&) override { nope("topk"); }
+  void multinomial_rows(const Tensor&, uint64_t, uint64_t, const Tensor&) override { nope("multinomial"); }
 
  private:
   static Backend& cpu() { return *find_backend(DeviceType::CPU); }
@@ -277,17 +281,20 @@ TEST_CASE("bad-input catalogue: wrong rank", "[errors][catalogue]") {
       row<ShapeError>("mm with a 3-D operand", [&] { mm(rnd({2, 2, 2}), rnd({2, 2})); },
                       {"mm", "2-D", "[2, 2, 2]"}),
       row<ShapeError>("bmm with 2-D operands", [&] { bmm(rnd({2, 2}), rnd({2, 2})); }, {"bmm", "3-D", "[2, 2]"}),
-      row<ShapeError>("nll_loss with a 3-D input", [&] { nll_loss(rnd({2, 3, 4}), targets({0, 1})); },
-                      {"nll_loss", "[N, C]", "[2, 3, 4]"}),
-      row<ShapeError>("nll_loss with a 1-D input", [&] { nll_loss(rnd({3}), targets({0})); },
-                      {"nll_loss", "[N, C]", "[3]"}),
+      row<ShapeError>("nll_loss with a 3-D input and a 1-D target", [&] { nll_loss(rnd({2, 3, 4}), targets({0, 1})); },
+                      {"nll_loss", "[N, C]", "[2, 3, 4]", "expected [2, 4]"}),
+      row<ShapeError>("nll_loss with a 1-D input and a 1-D target", [&] { nll_loss(rnd({3}), targets({0})); },
+                      {"nll_loss", "[N, C]", "[3]", "expected []"}),
+      row<ShapeError>("nll_loss with a 0-d input", [&] { nll_loss(s, targets({0})); },
+                      {"nll_loss", "[N, C]", "got shape []"}),
       row<ShapeError>("nll_loss with a 2-D target",
                       [&] { nll_loss(rnd({2, 3}), from_vector<int64_t>({0, 1}, {2, 1})); },
                       {"nll_loss", "target shape [2, 1]", "[2, 3]", "expected [2]"}),
       row<ShapeError>("nll_loss with a target of the wrong length", [&] { nll_loss(rnd({2, 3}), targets({0, 1, 2})); },
                       {"nll_loss", "[3]", "[2, 3]"}),
-      row<ShapeError>("cross_entropy with a 3-D input", [&] { cross_entropy(rnd({2, 3, 4}), targets({0, 1})); },
-                      {"cross_entropy", "[N, C]", "[2, 3, 4]"}),
+      row<ShapeError>("cross_entropy with a 3-D input and a 1-D target",
+                      [&] { cross_entropy(rnd({2, 3, 4}), targets({0, 1})); },
+                      {"cross_entropy", "[N, C]", "[2, 3, 4]", "expected [2, 4]"}),
       row<ShapeError>("t() of a 3-D tensor", [&] { rnd({2, 3, 4}).t(); }, {"t:", "<= 2 dims", "[2, 3, 4]"}),
       row<ShapeError>("permute with too few dims", [&] { rnd({2, 3, 4}).permute({1, 0}); },
                       {"permute", "2 dims", "[2, 3, 4]"}),

@@ -147,14 +147,17 @@ class Backend {
   virtual void avg_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& out) = 0;
   virtual void avg_pool2d_backward(const Tensor& grad_out, const Pool2dParams& p,
                                    const Tensor& grad_x) = 0;
-  /// logp [N, C] contiguous, target [N] int64, out [N] = -logp[i, t_i]. nll_loss() checks
-  /// targets on the CPU before the call; a backend of another device must check them itself:
-  /// the CPU backend throws IndexError, CUDA's kernel writes NaN and reports the first bad
-  /// index as an IndexError at the next synchronisation with the device.
-  virtual void nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out) = 0;
-  /// grad_logp [N, C] = 0 except grad_logp[i, t_i] = -grad_out[i] (targets as in the forward).
+  /// logp [N, C] contiguous, target [N] int64, out [N] = -logp[i, t_i], and out[i] = 0 where
+  /// t_i == ignore_index (PyTorch's ignore_index; such a target is not range-checked).
+  /// nll_loss() checks targets on the CPU before the call; a backend of another device must
+  /// check them itself: the CPU backend throws IndexError, CUDA's kernel writes NaN and reports
+  /// the first bad index as an IndexError at the next synchronisation with the device.
+  virtual void nll_loss_forward(const Tensor& logp, const Tensor& target, const Tensor& out,
+                                int64_t ignore_index) = 0;
+  /// grad_logp [N, C] = 0 except grad_logp[i, t_i] = -grad_out[i] (targets as in the forward;
+  /// a row whose target is ignore_index is all 0).
   virtual void nll_loss_backward(const Tensor& grad_out, const Tensor& target,
-                                 const Tensor& grad_logp) = 0;
+                                 const Tensor& grad_logp, int64_t ignore_index) = 0;
 
   // ---- optimizers: one pass over each parameter ----
   /// Updates param, exp_avg, exp_avg_sq (and max_exp_avg_sq when p.amsgrad; undefined
@@ -171,7 +174,53 @@ class Backend {
   /// All contiguous, one shape, float32 or float64, one dtype.
   virtual void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
                         const SgdStepParams& p) = 0;
+
+  // ---- indexing: gather / scatter, top-k, sampling (ops_index.cpp) ----------------------
+  // Index tensors are int64 and may be strided, including stride-0 broadcast views (the
+  // frontend passes index_select's and index_add's 1-D index expanded to the full shape).
+  // An index outside [0, size) is an IndexError whose text is
+  // index_out_of_range_message(op, value, position, dim, size), with `position` the element
+  // offset of the bad index from index.raw_data() (the flat position in the caller's index
+  // when that is contiguous or a broadcast of a contiguous 1-D index). The CPU backend throws
+  // it before writing anything; CUDA's kernels skip the element (gather writes NaN, or 0 for
+  // integers) and report the first bad index they claim at the next synchronisation with the
+  // device, as nll_loss_forward does. `op` names the public op for that message; it must be a
+  // string literal (CUDA reads it after the call has returned).
+
+  /// out[p] = x[p with coordinate dim replaced by index[p]] for every position p of index's
+  /// shape (torch.gather). x, index and out have the same number of dims (at least 1);
+  /// out has index's shape and x's dtype (any); x.size(d) >= index.size(d) for d != dim.
+  /// out contiguous; x and index any strides.
+  virtual void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out, const char* op) = 0;
+  /// out[p with coordinate dim replaced by index[p]] += src[p] for every position p of
+  /// index's shape (torch.Tensor.scatter_add_), in place; duplicate indices accumulate. out
+  /// contiguous; out, index, src have the same number of dims; src.size(d) >= index.size(d)
+  /// for every d and out.size(d) >= index.size(d) for d != dim; out and src of one dtype (not
+  /// bool or uint8). Floating-point sums in deterministic mode (set_deterministic) come in
+  /// the order of the index positions along dim, the CPU's order, bit for bit; otherwise a
+  /// GPU may add in any order.
+  virtual void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src,
+                           const char* op) = 0;
+  /// The k largest (or smallest) elements of each row of contiguous x [M, N] (0 <= k <= N),
+  /// ordered: values [M, k] (x's dtype, not bool) and indices [M, k] int64 (column in x), both
+  /// contiguous. Order: descending for largest, ascending otherwise, NaN above every number
+  /// (so first when largest, last otherwise, as torch.topk/torch.sort), and equal values by
+  /// ascending column, so the result is fully determined (the same on every device).
+  virtual void topk_rows(const Tensor& x, int64_t k, bool largest, const Tensor& values,
+                         const Tensor& indices) = 0;
+  /// Samples with replacement from each row of contiguous probs [M, N] (float, every row
+  /// validated by the caller: finite, >= 0, positive sum) into out [M, S] int64 (contiguous):
+  /// sample (m, s) draws u = uint2_to_unit_double of Philox block (seed, offset + m * S + s)
+  /// and takes the first column j with u * total < cdf[j], where cdf is the running sum of the
+  /// row in float64 from column 0 and total = cdf[N - 1] (the last column with a positive
+  /// probability when rounding leaves none). Identical on every device.
+  virtual void multinomial_rows(const Tensor& probs, uint64_t seed, uint64_t offset, const Tensor& out) = 0;
 };
+
+/// The text of the IndexError for an index out of range in an indexing op (Backend::gather,
+/// scatter_add): names op, the index value, its position, the dim and its size.
+std::string index_out_of_range_message(const char* op, int64_t value, int64_t position, int64_t dim,
+                                       int64_t size);
 
 /// The backend for a device type (CPU always; CUDA when built). Throws DeviceError with
 /// the reason when that backend is not built or not available.

@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "tessera/backend.hpp"
+#include "tessera/random.hpp"
 #include "tessera/tensor.hpp"
 
 namespace tessera {
@@ -31,6 +33,10 @@ Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 /// x * Phi(x) with the exact erf form (Hendrycks & Gimpel 2016; PyTorch approximate='none').
 Tensor gelu(const Tensor& x);
+/// torch.nn.functional.gelu(x, approximate): "none" is gelu(x); "tanh" is
+/// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Hendrycks & Gimpel 2016, eq. for the tanh
+/// approximation; PyTorch's formula). Throws ValueError for any other string.
+Tensor gelu(const Tensor& x, const std::string& approximate);
 /// min(max(x, lo), hi); NaN stays NaN.
 Tensor clamp(const Tensor& x, double lo = -std::numeric_limits<double>::infinity(),
              double hi = std::numeric_limits<double>::infinity());
@@ -187,14 +193,83 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::pair<int64_t, int64_t> output_s
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 enum class Reduction { None, Mean, Sum };
-/// Negative log-likelihood: logp [N, C] (log-probabilities), target [N] int64 in [0, C).
-/// Throws IndexError for a target out of range: at the call for targets on the CPU; for CUDA
-/// targets at the next synchronisation with the device (item(), .to(cpu), cuda::synchronize()),
-/// with the loss NaN, so that the call itself does not wait for the device (as PyTorch's
-/// device-side check, but recoverable).
-Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction reduction = Reduction::Mean);
-/// nll_loss(log_softmax(logits, 1), target): stable for huge logits ([[1e8, 1e8]], target 1
-/// gives ln 2).
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::Mean);
+/// Negative log-likelihood, torch.nn.functional.nll_loss: logp [N, C] (log-probabilities) with
+/// target [N], or logp [N, C, d1, ...] with target [N, d1, ...], or logp [C] with a 0-dim
+/// target; targets int64 in [0, C) or equal to ignore_index. loss_i = -logp[i, t_i], 0 for
+/// ignored targets. Mean divides by the number of targets that are not ignored (NaN when all
+/// are); None gives target's shape. Throws IndexError for a target out of range: at the call
+/// for targets on the CPU; for CUDA targets at the next synchronisation with the device
+/// (item(), .to(cpu), cuda::synchronize()), with the loss NaN, so that the call itself does
+/// not wait for the device (as PyTorch's device-side check, but recoverable).
+Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction reduction = Reduction::Mean,
+                int64_t ignore_index = -100);
+/// torch.nn.functional.cross_entropy with class-index targets: input [N, C] (or [N, C, d1, ...],
+/// or [C]) of logits, target as in nll_loss. With label_smoothing = e in [0, 1] (Szegedy et
+/// al. 2016; PyTorch's formula) the loss of a target is (1 - e) * nll_i + (e / C) * sum_c
+/// -log_softmax(input)_c, each part reduced as nll_loss reduces (ignored targets count in
+/// neither). Stable for huge logits ([[1e8, 1e8]], target 1 gives ln 2). Throws ValueError for
+/// label_smoothing outside [0, 1], and as nll_loss.
+Tensor cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
+                     int64_t ignore_index = -100, double label_smoothing = 0.0);
+
+// ---- indexing (ops_index.cpp) ---------------------------------------------------------
+// Index tensors hold int64 (index_select, index_add and embedding also take int32). A negative
+// dim counts from the end. An index outside [0, size) is an IndexError naming the op, the
+// index, its position and the size: for CPU indices at the call; for CUDA indices at the next
+// synchronisation with the device (item(), .to(cpu), cuda::synchronize()), as nll_loss's
+// targets, so that the call does not wait for the device. Gradients flow to x and src (float).
+
+/// Rows of a lookup table, torch.embedding(weight, indices, padding_idx) (the argument order of
+/// aten's torch.embedding; torch.nn.functional.embedding takes (indices, weight)): weight
+/// [num_embeddings, D] (float), indices of any shape (int64 or int32) -> [*indices.shape, D].
+/// The row padding_idx (negative counts from the end, as nn.Embedding) gets no gradient.
+/// Backward: index_add of the output gradient's rows into zeros (duplicates accumulate).
+/// Throws ValueError for padding_idx outside [-num_embeddings, num_embeddings).
+Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
+/// x's slices index[0], index[1], ... along dim (torch.index_select): index 1-D (or 0-dim) of
+/// length K; out has x's shape with size K at dim. Backward: index_add into zeros.
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+/// out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and so on; torch.gather): index int64 with
+/// x's number of dims and index.size(d) <= x.size(d) for d != dim; out has index's shape.
+/// Backward: scatter_add into zeros.
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+/// A copy of x with out[index[i][j][k]][j][k] += src[i][j][k] for dim 0 (torch.scatter_add):
+/// index int64 with x's number of dims, index.size(d) <= src.size(d) for every d and
+/// <= x.size(d) for d != dim; duplicate indices accumulate. src has x's dtype (not bool/uint8).
+/// Gradients: x gets the output's gradient, src gather(grad, dim, index).
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+/// A copy of x with alpha * src's slice i added to x's slice index[i] along dim
+/// (torch.index_add): index 1-D of length K, src with x's shape except K at dim (or 0-dim
+/// when x is); duplicate indices accumulate. Gradients: x the output's, src
+/// alpha * index_select(grad, dim, index).
+Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, double alpha = 1.0);
+/// x with value where mask is true (torch.masked_fill): mask bool, x and mask broadcast
+/// together (so the result has their broadcast shape); x's dtype. No gradient where filled.
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+/// The lower (tril) or upper (triu) triangle of the matrices in x's last two dims [..., R, C]:
+/// element (i, j) is kept when j - i <= diagonal (tril) or j - i >= diagonal (triu), else 0
+/// (torch.tril / torch.triu; diagonal 0 is the main diagonal, > 0 above it). Throws ShapeError
+/// for fewer than 2 dims.
+Tensor tril(const Tensor& x, int64_t diagonal = 0);
+Tensor triu(const Tensor& x, int64_t diagonal = 0);
+/// The k largest (or smallest) elements along dim and their indices (int64), as torch.topk:
+/// x's shape with size k at dim. Sorted descending (ascending when !largest) whatever `sorted`
+/// says (torch allows any order when false). NaN counts as larger than every number (first
+/// when largest, last otherwise, as torch.sort); equal values come by ascending index, so the
+/// result is the same on every device. CUDA: O(size(dim)^2) comparisons per slice. Throws
+/// ValueError unless 0 <= k <= x.size(dim). Gradient: scattered back to the chosen elements.
+std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true,
+                               bool sorted = true);
+/// num_samples category indices (int64) per row of probs [N] or [M, N] (non-negative weights,
+/// not necessarily summing to 1), as torch.multinomial: [num_samples] or [M, num_samples].
+/// With replacement each draw picks j with probability probs[j] / sum (inverse CDF in float64);
+/// without, draws are distinct (num_samples <= the number of positive weights): the
+/// exponential race of PyTorch's kernel, the top num_samples of probs / E with E ~ Exp(1)
+/// (Efraimidis & Spirakis 2006). Random numbers come from generator (the default generator
+/// when null) through Philox, so a seed gives the same samples on every device. Validates
+/// probs (finite, >= 0, a positive sum per row), which waits for a CUDA device; throws
+/// ValueError otherwise or when num_samples is out of range, ShapeError for other ranks.
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement = false,
+                   Generator* generator = nullptr);
 
 }  // namespace tessera

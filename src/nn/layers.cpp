@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "tessera/autograd/autograd.hpp"
 #include "tessera/error.hpp"
 #include "tessera/nn/init.hpp"
 #include "tessera/ops.hpp"
@@ -76,6 +77,40 @@ std::string Linear::extra_repr() const {
   std::ostringstream os;
   os << "in_features=" << options.in_features_ << ", out_features=" << options.out_features_
      << ", bias=" << (options.bias_ ? "true" : "false");
+  return os.str();
+}
+
+// ---- Embedding -----------------------------------------------------------------------------
+
+Embedding::Embedding(const EmbeddingOptions& opts) : Module("Embedding"), options(opts) {
+  const int64_t V = opts.num_embeddings_, D = opts.embedding_dim_;
+  TESSERA_CHECK(V > 0 && D > 0, ValueError, "Embedding: num_embeddings and embedding_dim must be positive, got ", V,
+                " and ", D);
+  if (opts.padding_idx_) {
+    const int64_t p = *opts.padding_idx_;
+    TESSERA_CHECK(p >= -V && p < V, ValueError, "Embedding: padding_idx ", p, " must be within [-", V, ", ", V,
+                  ") for num_embeddings = ", V);
+    options.padding_idx_ = p < 0 ? p + V : p;
+  }
+  weight = register_parameter("weight", empty({V, D}));
+  reset_parameters();
+}
+
+void Embedding::reset_parameters() {
+  // torch.nn.Embedding.reset_parameters: normal_, then the padding row filled with 0.
+  init::normal_(weight);
+  if (options.padding_idx_) {
+    NoGradGuard no_grad;
+    weight.select(0, *options.padding_idx_).fill_(0.0);
+  }
+}
+
+Tensor Embedding::forward(const Tensor& indices) { return embedding(weight, indices, options.padding_idx_); }
+
+std::string Embedding::extra_repr() const {
+  std::ostringstream os;
+  os << options.num_embeddings_ << ", " << options.embedding_dim_;
+  if (options.padding_idx_) os << ", padding_idx=" << *options.padding_idx_;
   return os.str();
 }
 

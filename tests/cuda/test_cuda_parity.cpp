@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <iostream>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "tessera/backend.hpp"
 #include "tessera/cuda.hpp"
 #include "tessera/deterministic.hpp"
+#include "tessera/nn/clip_grad.hpp"
 #include "tessera/ops.hpp"
 #include "tessera/optim/optimizer.hpp"
 #include "tessera/random.hpp"
@@ -401,9 +403,191 @@ TEST_CASE("cuda: a target out of range is an IndexError at the next synchronisat
   Tensor g = on_cuda(cpu_randn({6}));
   Tensor t = on_cuda(good.clone().fill_(9));
   Tensor grad = empty({6, 5}, TensorOptions(kFloat32, kCuda));
-  backend_for(kCuda).nll_loss_backward(g, t, grad);
+  backend_for(kCuda).nll_loss_backward(g, t, grad, -100);
   REQUIRE_THROWS_AS(cuda::synchronize(), IndexError);
   cuda::synchronize();
+}
+
+TEST_CASE("cuda: index ops (embedding, index_select, gather, scatter_add, index_add, masks) and gradients", "[cuda]") {
+  using V = std::vector<Tensor>;
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor w = cpu_randn({11, 6}, dt);
+    Tensor idx = randint(0, 11, {4, 9});  // 36 draws from 11: duplicates
+    idx.data_ptr<int64_t>()[3] = 2;
+    idx.data_ptr<int64_t>()[7] = 2;
+    check_op("embedding", {w, idx}, [](const V& v) { return embedding(v[0], v[1]); });
+    check_op("embedding padding_idx", {w, idx}, [](const V& v) { return embedding(v[0], v[1], 2); });
+    check_op("embedding int32 indices, transposed weight", {w.t().contiguous(), idx.to(kInt32)},
+             [](const V& v) { return embedding(v[0].t(), v[1]); });
+    Tensor x = cpu_randn({5, 7, 3}, dt);
+    check_op("index_select dim 1", {x, randint(0, 7, {12})}, [](const V& v) { return index_select(v[0], 1, v[1]); });
+    check_op("index_select dim -1 of a transpose", {x, randint(0, 5, {8})},
+             [](const V& v) { return index_select(v[0].transpose(0, 2), -1, v[1]); });
+    check_op("gather dim 0", {x, randint(0, 5, {6, 7, 2})}, [](const V& v) { return gather(v[0], 0, v[1]); });
+    check_op("gather dim 2 of a slice", {x, randint(0, 2, {5, 4, 6})},
+             [](const V& v) { return gather(v[0].slice(1, 1, 7).slice(2, 0, 2), 2, v[1]); });
+    Tensor src = cpu_randn({8, 7, 3}, dt);
+    check_op("scatter_add dim 0, duplicates", {x, randint(0, 5, {8, 7, 3}), src},
+             [](const V& v) { return scatter_add(v[0], 0, v[1], v[2]); });
+    check_op("scatter_add src larger than index", {x, randint(0, 3, {4, 7, 2}), src},
+             [](const V& v) { return scatter_add(v[0], 2, v[1], v[2]); });
+    check_op("index_add dim 1, duplicates, alpha", {x, randint(0, 7, {20}), cpu_randn({5, 20, 3}, dt)},
+             [](const V& v) { return index_add(v[0], 1, v[1], v[2], -0.5); });
+    check_op("masked_fill broadcast", {x, gt(cpu_randn({7, 1}), 0.0)},
+             [](const V& v) { return masked_fill(v[0], v[1], -3.0); });
+    check_op("tril", {x}, [](const V& v) { return tril(v[0], -1); });
+    check_op("triu of a transpose", {x}, [](const V& v) { return triu(v[0].transpose(1, 2), 1); });
+    check_op("gelu tanh", {cpu_randn({33, 17}, dt)}, [](const V& v) { return gelu(v[0], "tanh"); });
+  }
+  // integer scatter (atomicAdd on int32 / int64) and gather of every dtype
+  for (DType dt : {kInt32, kInt64}) {
+    Tensor base = randint(-5, 5, {4, 6}, TensorOptions(dt)), src = randint(-9, 9, {10, 6}, TensorOptions(dt));
+    Tensor ix = randint(0, 4, {10});
+    require_close(index_add(on_cuda(base), 0, on_cuda(ix), on_cuda(src), 3), index_add(base, 0, ix, src, 3), 0, 0);
+  }
+  for (DType dt : {kBool, kUInt8, kInt32, kInt64, kFloat16, kBFloat16, kFloat32, kFloat64}) {
+    Tensor t = cpu_uniform({6, 5}, -50, 50, kFloat64).to(dt), ix = randint(0, 6, {7});
+    require_close(index_select(on_cuda(t), 0, on_cuda(ix)), index_select(t, 0, ix), 0, 0);
+  }
+  // float16 / bfloat16: lookups exact, sums and topk through float32
+  for (DType dt : {kFloat16, kBFloat16}) {
+    check_op("embedding " + std::string(dtype_name(dt)), {cpu_randn({11, 6}, dt), randint(0, 11, {40})},
+             [](const V& v) { return embedding(v[0], v[1], 3); });
+    Tensor t = randint(0, 4, {3, 50}).to(dt);
+    auto [gv, gi] = topk(on_cuda(t), 7, 1);
+    auto [cv, ci] = topk(t, 7, 1);
+    require_close(gv, cv, 0, 0);
+    require_close(gi, ci, 0, 0);
+  }
+}
+
+TEST_CASE("cuda: topk ties and NaN, and multinomial draws equal the CPU's", "[cuda]") {
+  for (DType dt : {kFloat32, kFloat64}) {
+    // rows shorter and longer than a shared-memory tile (256), many ties, NaN
+    for (int64_t n : {1, 7, 256, 300, 700}) {
+      Tensor t = randint(0, 5, {3, n}).to(kFloat64);
+      t.data_ptr<double>()[n / 2] = NAN;
+      t.data_ptr<double>()[n + n / 3] = NAN;
+      t = t.to(dt);
+      for (bool largest : {true, false})
+        for (int64_t k : {int64_t(1), std::min<int64_t>(n, 5), n}) {
+          INFO("topk n=" << n << " k=" << k << (largest ? " largest" : " smallest"));
+          auto [gv, gi] = topk(on_cuda(t), k, 1, largest);
+          auto [cv, ci] = topk(t, k, 1, largest);
+          require_close(gv, cv, 0, 0);
+          require_close(gi, ci, 0, 0);
+        }
+    }
+    Tensor x = cpu_randn({9, 4, 6}, dt);
+    auto [gv, gi] = topk(on_cuda(x), 3, 0, true);
+    auto [cv, ci] = topk(x, 3, 0, true);
+    require_close(gv, cv, 0, 0);
+    require_close(gi, ci, 0, 0);
+    using V = std::vector<Tensor>;
+    check_op("topk values gradient", {x}, [](const V& v) { return topk(v[0], 2, 1, false).first; });
+    // multinomial: the same seed gives the same draws on both devices
+    Tensor p = cpu_uniform({5, 9}, 0.0, 1.0, dt);
+    p.select(1, 4).fill_(0.0);
+    for (bool replacement : {true, false}) {
+      INFO("multinomial replacement=" << replacement);
+      manual_seed(g_seed + 11);
+      Tensor a = multinomial(p, 6, replacement);
+      manual_seed(g_seed + 11);
+      Tensor b = multinomial(on_cuda(p), 6, replacement);
+      require_close(b, a, 0, 0);
+    }
+    manual_seed(g_seed + 12);
+    Tensor many = multinomial(on_cuda(p.select(0, 0)), 3000, true).cpu();
+    manual_seed(g_seed + 12);
+    require_close(many, multinomial(p.select(0, 0), 3000, true), 0, 0);
+  }
+}
+
+TEST_CASE("cuda: cross_entropy with ignore_index, label_smoothing and [N, C, d]; clip_grad_norm_", "[cuda]") {
+  using V = std::vector<Tensor>;
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor logits = cpu_randn({13, 6}, dt) * 3.0;
+    Tensor target = randint(0, 6, {13});
+    target.data_ptr<int64_t>()[2] = -100;
+    target.data_ptr<int64_t>()[9] = -100;
+    for (auto red : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+      check_op("cross_entropy ignore_index", {logits, target},
+               [red](const V& v) { return cross_entropy(v[0], v[1], red); });
+      check_op("cross_entropy label_smoothing", {logits, target},
+               [red](const V& v) { return cross_entropy(v[0], v[1], red, -100, 0.2); });
+      check_op("nll_loss ignore_index 3", {log_softmax(logits, 1), randint(0, 6, {13})},
+               [red](const V& v) { return nll_loss(v[0], v[1], red, 3); });
+    }
+    Tensor x4 = cpu_randn({2, 5, 3, 4}, dt);
+    Tensor t3 = randint(0, 5, {2, 3, 4});
+    t3.data_ptr<int64_t>()[7] = -100;
+    check_op("cross_entropy [N, C, d1, d2]", {x4, t3},
+             [](const V& v) { return cross_entropy(v[0], v[1], Reduction::Mean, -100, 0.1); });
+    // every target ignored: NaN, as on the CPU
+    Tensor all_ignored = full({13}, -100, TensorOptions(kInt64));
+    REQUIRE(std::isnan(cross_entropy(on_cuda(logits), on_cuda(all_ignored)).item<double>()));
+    // clip_grad_norm_: the same total and clipped gradients
+    Tensor pc = leaf(cpu_randn({40, 3}, dt)), pg = leaf(on_cuda(pc));
+    Tensor gc = cpu_randn({40, 3}, dt) * 5.0;
+    pc.set_grad(gc.clone());
+    pg.set_grad(on_cuda(gc));
+    for (double p : {2.0, 1.0, std::numeric_limits<double>::infinity()}) {
+      INFO("norm_type " << p);
+      require_close(nn::utils::clip_grad_norm_({pg}, 1.5, p), nn::utils::clip_grad_norm_({pc}, 1.5, p));
+      require_close(pg.grad(), pc.grad());
+    }
+  }
+}
+
+TEST_CASE("cuda: an index out of range is an IndexError at the next synchronisation", "[cuda]") {
+  using Catch::Matchers::Contains;
+  Tensor w = on_cuda(cpu_randn({10, 4}));
+  Tensor bad = on_cuda(from_vector<int64_t>({1, 2, 10, 3}));
+  Tensor y = embedding(w, bad);  // queued: no wait, no throw yet
+  REQUIRE_THROWS_WITH(y.cpu(), Contains("embedding: index 10 at position 2") &&
+                                   Contains("table of 10 embeddings") && Contains("cuda:0"));
+  cuda::synchronize();  // reported once
+  Tensor x = on_cuda(cpu_randn({3, 5}));
+  (void)gather(x, 1, on_cuda(from_vector<int64_t>({0, 1, -4, 2, 0, 0}, {3, 2})));
+  REQUIRE_THROWS_WITH(cuda::synchronize(), Contains("gather: index -4 at position 2 is out of bounds for dim 1 with size 5"));
+  (void)index_add(x, 0, on_cuda(from_vector<int64_t>({0, 3})), on_cuda(cpu_randn({2, 5})));
+  REQUIRE_THROWS_WITH(cuda::synchronize(), Contains("index_add: index 3 at position 1") && Contains("size 3"));
+  {  // the deterministic scatter kernel reports too
+    struct Reset {
+      ~Reset() { set_deterministic(false); }
+    } reset;
+    set_deterministic(true);
+    (void)index_add(x, 0, on_cuda(from_vector<int64_t>({7, 0})), on_cuda(cpu_randn({2, 5})));
+    REQUIRE_THROWS_WITH(cuda::synchronize(), Contains("index_add: index 7 at position 0"));
+  }
+  // the device stays usable
+  Tensor good = from_vector<int64_t>({1, 2, 9, 3});
+  require_close(embedding(w, on_cuda(good)), embedding(w.cpu(), good));
+}
+
+TEST_CASE("cuda: deterministic mode: index_add and embedding backward add in the CPU's order, bit for bit", "[cuda]") {
+  struct Reset {
+    ~Reset() { set_deterministic(false); }
+  } reset;
+  set_deterministic(true);
+  // many duplicates, values of mixed magnitude so that the order of a float sum shows
+  Tensor src = cpu_randn({300, 5}) * cpu_uniform({300, 1}, 0.0, 1e4);
+  Tensor ix = randint(0, 4, {300});
+  Tensor base = cpu_randn({4, 5});
+  const Tensor want = index_add(base, 0, ix, src);
+  for (int run = 0; run < 2; ++run) require_close(index_add(on_cuda(base), 0, on_cuda(ix), on_cuda(src)), want, 0, 0);
+  Tensor w = cpu_randn({6, 3});
+  Tensor ids = randint(0, 6, {50, 4});
+  Tensor gy = cpu_randn({50, 4, 3}) * 100.0;
+  Tensor wc = leaf(w), wg = leaf(on_cuda(w));
+  embedding(wc, ids).backward(gy);
+  embedding(wg, on_cuda(ids)).backward(on_cuda(gy));
+  require_close(wg.grad(), wc.grad(), 0, 0);
+  // scatter_add with an N-d index (gather's backward) too
+  Tensor x = cpu_randn({3, 40});
+  Tensor gi = randint(0, 3, {200, 40});
+  Tensor gsrc = cpu_randn({200, 40}) * 1e3;
+  require_close(scatter_add(on_cuda(x), 0, on_cuda(gi), on_cuda(gsrc)), scatter_add(x, 0, gi, gsrc), 0, 0);
 }
 
 TEST_CASE("cuda: fused SGD, Adam, AMSGrad and AdamW steps equal the CPU's", "[cuda]") {
@@ -722,7 +906,8 @@ TEST_CASE("cuda: a steady training step neither drains the device nor calls cuda
   }
   REQUIRE(steps == n / batch);
   // Device operations per step (each a launch on a GPU): 234.5 with Adam as tensor ops, 82.5
-  // with the fused update (2026-11-30); a bound, so that a change multiplying launches shows.
+  // with the fused update (2026-11-30), 89.5 once the mean nll_loss counts the targets that
+  // are not ignore_index on the device; a bound, so that a change multiplying launches shows.
   const double ops_per_step = double(tessera_emu::device_operations() - ops_before) / (steps - 2);
   std::cout << "mnist_conv training step: " << ops_per_step << " device operations\n";
   CHECK(ops_per_step <= 100);

@@ -68,6 +68,14 @@ const char* op_name(int op) {
   }
 }
 
+/// An element as double: through float for the two-byte types (which convert only to float),
+/// exactly for float and double.
+template <typename T>
+double as_double(T v) {
+  if constexpr (sizeof(T) == 2) return double(float(v));
+  else return double(v);
+}
+
 /// Column-major gemm of one batch entry, accumulating in double.
 /// C[i + j*ldc] = alpha * sum_l opA(i,l) * opB(l,j) + beta * C[i + j*ldc]; C not read when
 /// beta == 0; A and B not read when alpha == 0 or k == 0 (as in the reference BLAS).

@@ -1,10 +1,11 @@
-// The standard layers: Sequential, Linear, Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
-// ReLU, Dropout, Flatten, LogSoftmax. Each wraps the function of the same name in ops.hpp;
+// The standard layers: Sequential, Linear, Embedding, Conv2d, MaxPool2d, AvgPool2d,
+// AdaptiveAvgPool2d, ReLU, Dropout, Flatten, LogSoftmax. Each wraps the function of the same name in ops.hpp;
 // shapes, defaults and initialisation follow torch.nn.
 #pragma once
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -68,6 +69,34 @@ class Linear : public Module {
   LinearOptions options;
   Tensor weight;
   Tensor bias;  // undefined when options.bias_ is false
+};
+
+struct EmbeddingOptions {
+  EmbeddingOptions(int64_t num_embeddings, int64_t embedding_dim)
+      : num_embeddings_(num_embeddings), embedding_dim_(embedding_dim) {}
+  EmbeddingOptions& padding_idx(std::optional<int64_t> p) { padding_idx_ = p; return *this; }
+  int64_t num_embeddings_, embedding_dim_;
+  std::optional<int64_t> padding_idx_;
+};
+
+/// A lookup table, torch.nn.Embedding: indices of any shape (int64 or int32) ->
+/// [*indices.shape, embedding_dim]; weight [num_embeddings, embedding_dim]. Initialisation as
+/// PyTorch: weight ~ N(0, 1) with the padding_idx row zeroed; that row gets no gradient, so it
+/// stays as it is set. A negative padding_idx counts from the end (stored wrapped, as PyTorch).
+/// Throws ValueError for non-positive sizes or padding_idx outside [-num_embeddings,
+/// num_embeddings); an index out of range is an IndexError (see embedding in ops.hpp).
+class Embedding : public Module {
+ public:
+  explicit Embedding(const EmbeddingOptions& options);
+  Embedding(int64_t num_embeddings, int64_t embedding_dim, std::optional<int64_t> padding_idx = std::nullopt)
+      : Embedding(EmbeddingOptions(num_embeddings, embedding_dim).padding_idx(padding_idx)) {}
+  Tensor forward(const Tensor& indices) override;
+  std::string extra_repr() const override;
+  /// Draws weight again from N(0, 1) (default generator) and zeroes the padding row.
+  void reset_parameters();
+
+  EmbeddingOptions options;
+  Tensor weight;
 };
 
 struct Conv2dOptions {

@@ -1,6 +1,7 @@
 // tessera::nn: modules, layers, initialisation and safetensors save/load of state_dicts.
 #pragma once
 #include "tessera/io/safetensors.hpp"
+#include "tessera/nn/clip_grad.hpp"
 #include "tessera/nn/init.hpp"
 #include "tessera/nn/layers.hpp"
 #include "tessera/nn/module.hpp"
