@@ -79,12 +79,6 @@ double as_double(T v) {
 /// Column-major gemm of one batch entry, accumulating in double.
 /// C[i + j*ldc] = alpha * sum_l opA(i,l) * opB(l,j) + beta * C[i + j*ldc]; C not read when
 /// beta == 0; A and B not read when alpha == 0 or k == 0 (as in the reference BLAS).
-/// A matrix element as double: __half / __nv_bfloat16 through float (their host conversion).
-template <typename T>
-double as_double(T v) {
-  if constexpr (sizeof(T) == 2) return double(float(v));
-  else return double(v);
-}
 
 template <typename T>
 void gemm_one(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const T* A, int64_t lda, const T* B,
