@@ -79,7 +79,6 @@ double as_double(T v) {
 /// Column-major gemm of one batch entry, accumulating in double.
 /// C[i + j*ldc] = alpha * sum_l opA(i,l) * opB(l,j) + beta * C[i + j*ldc]; C not read when
 /// beta == 0; A and B not read when alpha == 0 or k == 0 (as in the reference BLAS).
-
 template <typename T>
 void gemm_one(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const T* A, int64_t lda, const T* B,
               int64_t ldb, double beta, T* C, int64_t ldc, std::vector<double>& bcol, std::vector<double>& acc) {
