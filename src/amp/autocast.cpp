@@ -1,7 +1,6 @@
 // Autocast: the policy table and the thread-local state (see tessera/amp/autocast.hpp).
 #include "tessera/amp/autocast.hpp"
 
-#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -46,8 +45,8 @@ ThreadState& state() {
 // tolerates it; float32 where a sum, an exponential or a normalisation needs the range or
 // precision; promote where inputs of several dtypes meet. Modelled on PyTorch's CUDA lists
 // (torch/csrc/... autocast_mode.cpp: lower_precision_fp, fp32, promote).
-const std::unordered_map<std::string, CastPolicy>& table() {
-  static const std::unordered_map<std::string, CastPolicy> t = {
+const std::unordered_map<std::string_view, CastPolicy>& table() {
+  static const std::unordered_map<std::string_view, CastPolicy> t = {
       // lower precision
       {"matmul", CastPolicy::LowerPrecision},
       {"mm", CastPolicy::LowerPrecision},
@@ -100,7 +99,7 @@ Tensor cast_to(const Tensor& t, DType dt, bool cacheable) {
 
 }  // namespace
 
-CastPolicy policy(const std::string& op) {
+CastPolicy policy(std::string_view op) {
   auto it = table().find(op);
   return it == table().end() ? CastPolicy::None : it->second;
 }
@@ -133,23 +132,6 @@ Tensor autocast(const Tensor& t, const char* op) {
     case CastPolicy::None: return t;
   }
   return t;
-}
-
-std::vector<Tensor> autocast_promote(const std::vector<Tensor>& ts, const char* op) {
-  (void)op;
-  bool any_on = false;
-  std::optional<DType> widest;
-  for (const Tensor& t : ts) {
-    if (!t.defined() || !is_floating_point(t.dtype())) continue;
-    any_on = any_on || is_autocast_enabled(t.device().type);
-    widest = widest ? promote_types(*widest, t.dtype()) : t.dtype();
-  }
-  if (!any_on || !widest) return ts;
-  std::vector<Tensor> out;
-  out.reserve(ts.size());
-  for (const Tensor& t : ts)
-    out.push_back(t.defined() && is_floating_point(t.dtype()) && t.dtype() != *widest ? t.to(*widest) : t);
-  return out;
 }
 
 int64_t cast_cache_hits() { return state().hits; }

@@ -16,7 +16,7 @@
 // PyTorch's too). The state is per thread, as PyTorch's; autograd's backward runs with
 // autocast off. float64 tensors are never cast (PyTorch's rule).
 #pragma once
-#include <string>
+#include <string_view>
 
 #include "tessera/device.hpp"
 #include "tessera/dtype.hpp"
@@ -47,11 +47,11 @@ namespace amp {
 enum class CastPolicy {
   LowerPrecision,  ///< cast float32 inputs to the guard's dtype (matmul, linear, bmm, conv2d, ...)
   Float32,         ///< cast float16/bfloat16 inputs to float32 (softmax, losses, sum, exp, ...)
-  Promote,         ///< cast every input to the widest input dtype (cat, stack; binary ops do so anyway)
+  Promote,         ///< the widest input dtype: what cat, stack and binary ops do anyway (type promotion)
   None,            ///< not in the table: runs in its inputs' dtypes
 };
 /// The policy for op (the name Tessera's ops report: "matmul", "log_softmax", ...).
-CastPolicy policy(const std::string& op);
+CastPolicy policy(std::string_view op);
 const char* policy_name(CastPolicy p);
 
 bool is_autocast_enabled(DeviceType device);
@@ -61,8 +61,6 @@ DType autocast_dtype(DeviceType device);
 /// t cast per op's policy when autocast is on for t's device; t itself otherwise (and for
 /// undefined, non-float and float64 tensors). Used by the ops in the policy table.
 Tensor autocast(const Tensor& t, const char* op);
-/// The widest floating dtype among defined inputs (Promote policy), or none changed.
-std::vector<Tensor> autocast_promote(const std::vector<Tensor>& ts, const char* op);
 
 /// Number of casts served from the cast cache since the thread's outermost guard began
 /// (tests check that a weight is cast once per guard).
