@@ -4,6 +4,7 @@
 #include "tessera/amp/autocast.hpp"
 #include "tessera/amp/grad_scaler.hpp"
 #include "tessera/autograd/autograd.hpp"
+#include "tessera/autograd/function.hpp"
 #include "tessera/autograd/gradcheck.hpp"
 #include "tessera/backend.hpp"
 #include "tessera/data/dataloader.hpp"
