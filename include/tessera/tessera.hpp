@@ -20,6 +20,7 @@
 #include "tessera/interop/dlpack.hpp"
 #include "tessera/io/atomic_file.hpp"
 #include "tessera/io/checkpoint.hpp"
+#include "tessera/io/metrics.hpp"
 #include "tessera/io/safetensors.hpp"
 #include "tessera/io/saved_state.hpp"
 #include "tessera/ops.hpp"
