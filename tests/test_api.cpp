@@ -6,7 +6,11 @@
 
 #include <tessera/tessera.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <string>
 #include <cmath>
 #include <numeric>
 #include <tuple>
@@ -166,4 +170,27 @@ TEST_CASE("tessera.hpp alone reaches every namespace", "[api]") {
   CHECK(vals(from_dlpack(m)) == std::vector<double>{1, 1});
   CHECK(std::string(env::to_string(env::Status::OK)).size() > 0);
   CHECK(Half(1.5f) == Half(1.5f));
+}
+
+TEST_CASE("tessera::save / load: tensors, lists of tensors and module holders, as torch::save", "[api]") {
+  const std::string dir = std::filesystem::temp_directory_path().string() + "/tessera_api_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  Tensor t = randn({3, 2}, kFloat64);
+  save(t, dir + "/t.safetensors");
+  Tensor back;
+  load(back, dir + "/t.safetensors");
+  CHECK(vals(back) == vals(t));
+  CHECK(back.dtype() == kFloat64);
+  std::vector<Tensor> list{randn({2}), arange(0, 5)};
+  save(list, dir + "/list.safetensors");
+  std::vector<Tensor> list_back;
+  load(list_back, dir + "/list.safetensors");
+  REQUIRE(list_back.size() == 2);
+  CHECK(vals(list_back[1]) == vals(list[1]));
+  CHECK_THROWS_WITH(load(back, dir + "/list.safetensors"), Catch::Matchers::Contains("\"tensor\""));
+  nn::Sequential a(nn::Linear(3, 2)), b(nn::Linear(3, 2));
+  save(a, dir + "/net.safetensors");
+  load(b, dir + "/net.safetensors");
+  CHECK(vals(b->parameters()[0]) == vals(a->parameters()[0]));
+  std::filesystem::remove_all(dir);
 }
