@@ -29,8 +29,7 @@ int main() {
   std::cout << "d loss / d w = " << w.grad() << "\n";
 
   // Devices: the same code runs on CUDA when a GPU is usable.
-  Device dev = find_backend(DeviceType::CUDA) && find_backend(DeviceType::CUDA)->is_available() ? Device::cuda(0)
-                                                                                                  : Device::cpu();
+  Device dev = cuda::is_available() ? Device(kCUDA) : Device(kCPU);
   std::cout << "running on " << dev << ": " << (x.to(dev) * 2).sum().item<float>() << "\n";
   return 0;
 }
