@@ -46,12 +46,20 @@ Tensor unary_op(UnaryOp op, const Tensor& x_in, double a = 0, double b = 0) {
   return out;
 }
 
-// Records the backward of y = op(x) as grad * factor(x, y).
+// Records the backward of y = op(x) as grad * factor(x, y). Double backward
+// (create_graph: grad mode is on while it runs) passes the recorded input itself, and y
+// recomputed by `forward` (y saved with its history would be a reference cycle), so factor's
+// ops record; forward == nullptr marks an op whose factor is not differentiable that way.
+using UnaryForward = Tensor (*)(const Tensor&);
 template <typename Fn>
-Tensor with_unary_grad(Tensor out, const Tensor& x, const char* name, Fn factor) {
+Tensor with_unary_grad(Tensor out, const Tensor& x, const char* name, Fn factor, UnaryForward forward = nullptr,
+                       bool double_backward = true) {
   if (any_requires_grad({&x})) {
     Tensor xs = x.detach(), ys = out.detach();
-    record(out, name, {x}, [xs, ys, factor](const Tensor& g) { return Grads{factor(g, xs, ys)}; });
+    record(out, name, {x}, [x, xs, ys, factor, forward](const Tensor& g) {
+      if (autograd::grad_mode_enabled()) return Grads{factor(g, x, forward ? forward(x) : ys)};
+      return Grads{factor(g, xs, ys)};
+    }, double_backward);
   }
   return out;
 }
@@ -129,7 +137,8 @@ Tensor abs(const Tensor& x) {
 }
 Tensor exp(const Tensor& x_in) {
   const Tensor x = amp::autocast(x_in, "exp");
-  return with_unary_grad(unary_op(UnaryOp::Exp, x), x, "ExpBackward", [](const Tensor& g, const Tensor&, const Tensor& y) { return mul(g, y); });
+  return with_unary_grad(unary_op(UnaryOp::Exp, x), x, "ExpBackward", [](const Tensor& g, const Tensor&, const Tensor& y) { return mul(g, y); },
+                         [](const Tensor& v) { return exp(v); });
 }
 Tensor log(const Tensor& x_in) {
   const Tensor x = amp::autocast(x_in, "log");
@@ -142,12 +151,13 @@ Tensor log1p(const Tensor& x_in) {
 }
 Tensor sqrt(const Tensor& x) {
   return with_unary_grad(unary_op(UnaryOp::Sqrt, x), x, "SqrtBackward",
-                         [](const Tensor& g, const Tensor&, const Tensor& y) { return div(g, mul(y, 2.0)); });
+                         [](const Tensor& g, const Tensor&, const Tensor& y) { return div(g, mul(y, 2.0)); },
+                         [](const Tensor& v) { return sqrt(v); });
 }
 Tensor rsqrt(const Tensor& x) {
   return with_unary_grad(unary_op(UnaryOp::Rsqrt, x), x, "RsqrtBackward", [](const Tensor& g, const Tensor&, const Tensor& y) {
     return mul(g, mul(pow(y, 3.0), -0.5));
-  });
+  }, [](const Tensor& v) { return rsqrt(v); });
 }
 Tensor sin(const Tensor& x) {
   return with_unary_grad(unary_op(UnaryOp::Sin, x), x, "SinBackward", [](const Tensor& g, const Tensor& xs, const Tensor&) { return mul(g, cos(xs)); });
@@ -159,12 +169,12 @@ Tensor cos(const Tensor& x) {
 Tensor tanh(const Tensor& x) {
   return with_unary_grad(unary_op(UnaryOp::Tanh, x), x, "TanhBackward", [](const Tensor& g, const Tensor&, const Tensor& y) {
     return mul(g, (1.0 - square(y)));
-  });
+  }, [](const Tensor& v) { return tanh(v); });
 }
 Tensor sigmoid(const Tensor& x) {
   return with_unary_grad(unary_op(UnaryOp::Sigmoid, x), x, "SigmoidBackward", [](const Tensor& g, const Tensor&, const Tensor& y) {
     return mul(g, mul(y, (1.0 - y)));
-  });
+  }, [](const Tensor& v) { return sigmoid(v); });
 }
 Tensor relu(const Tensor& x) {
   return with_unary_grad(unary_op(UnaryOp::Relu, x), x, "ReluBackward", [](const Tensor& g, const Tensor& xs, const Tensor&) {
@@ -174,7 +184,7 @@ Tensor relu(const Tensor& x) {
 Tensor gelu(const Tensor& x) {
   return with_unary_grad(unary_op(UnaryOp::Gelu, x), x, "GeluBackward", [](const Tensor& g, const Tensor& xs, const Tensor&) {
     return mul(g, unary_op(UnaryOp::GeluGrad, xs));
-  });
+  }, nullptr, /*double_backward=*/false);  // GeluGrad is a kernel without a derivative of its own
 }
 Tensor gelu(const Tensor& x, const std::string& approximate) {
   if (approximate == "none") return gelu(x);
@@ -213,7 +223,7 @@ Tensor add(const Tensor& a, const Tensor& b, double alpha) {
   Tensor out = binary_op(BinaryOp::Add, a, b);
   if (any_requires_grad({&a, &b})) {
     Shape sa = a.shape(), sb = b.shape();
-    record(out, "AddBackward", {a, b}, [sa, sb](const Tensor& g) { return Grads{sum_to(g, sa), sum_to(g, sb)}; });
+    record(out, "AddBackward", {a, b}, [sa, sb](const Tensor& g) { return Grads{sum_to(g, sa), sum_to(g, sb)}; }, true);
   }
   return out;
 }
@@ -222,30 +232,33 @@ Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
   Tensor out = binary_op(BinaryOp::Sub, a, b);
   if (any_requires_grad({&a, &b})) {
     Shape sa = a.shape(), sb = b.shape();
-    record(out, "SubBackward", {a, b}, [sa, sb](const Tensor& g) { return Grads{sum_to(g, sa), sum_to(neg(g), sb)}; });
+    record(out, "SubBackward", {a, b}, [sa, sb](const Tensor& g) { return Grads{sum_to(g, sa), sum_to(neg(g), sb)}; },
+           true);
   }
   return out;
 }
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_op(BinaryOp::Mul, a, b);
   if (any_requires_grad({&a, &b})) {
-    Tensor ad = a.detach(), bd = b.detach();
+    // The inputs themselves are saved (not detached copies), so that the backward's own ops
+    // record under create_graph; with grad mode off they record nothing either way.
+    Tensor ad = a, bd = b;
     bool ga = a.requires_grad(), gb = b.requires_grad();
     record(out, "MulBackward", {a, b}, [ad, bd, ga, gb](const Tensor& g) {
       return Grads{ga ? sum_to(mul(g, bd), ad.shape()) : Tensor(), gb ? sum_to(mul(g, ad), bd.shape()) : Tensor()};
-    });
+    }, true);
   }
   return out;
 }
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary_op(BinaryOp::Div, a, b);
   if (any_requires_grad({&a, &b})) {
-    Tensor ad = a.detach(), bd = b.detach();
+    Tensor ad = a, bd = b;  // saved with history: see mul
     bool ga = a.requires_grad(), gb = b.requires_grad();
     record(out, "DivBackward", {a, b}, [ad, bd, ga, gb](const Tensor& g) {
       return Grads{ga ? sum_to(div(g, bd), ad.shape()) : Tensor(),
                    gb ? sum_to(neg(div(mul(g, ad), square(bd))), bd.shape()) : Tensor()};
-    });
+    }, true);
   }
   return out;
 }
@@ -270,7 +283,7 @@ namespace {
 Tensor minmax(BinaryOp op, const Tensor& a, const Tensor& b) {
   Tensor out = binary_op(op, a, b);
   if (any_requires_grad({&a, &b})) {
-    Tensor ad = a.detach(), bd = b.detach();
+    Tensor ad = a.detach(), bd = b.detach();  // only their comparison is used: a constant mask
     bool is_max = op == BinaryOp::Maximum;
     record(out, is_max ? "MaximumBackward" : "MinimumBackward", {a, b}, [ad, bd, is_max](const Tensor& g) {
       // The larger (smaller) input takes the gradient; ties split it evenly (PyTorch).
@@ -279,7 +292,7 @@ Tensor minmax(BinaryOp op, const Tensor& a, const Tensor& b) {
       Tensor wa = add(wins, mul(ties, 0.5));
       Tensor wb = 1.0 - wa;
       return Grads{sum_to(mul(g, wa), ad.shape()), sum_to(mul(g, wb), bd.shape())};
-    });
+    }, true);
   }
   return out;
 }
@@ -314,7 +327,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     record(out, "WhereBackward", {a, b}, [cd, sa, sb](const Tensor& g) {
       Tensor z = zeros({}, TensorOptions(g.dtype(), g.device()));
       return Grads{sum_to(where(cd, g, z), sa), sum_to(where(cd, z, g), sb)};
-    });
+    }, true);
   }
   return out;
 }

@@ -34,11 +34,11 @@ Tensor bmm(const Tensor& a_in, const Tensor& b_in) {
     else backend_for(a.device()).bmm(a.detach(), b.detach(), out);
   }
   if (any_requires_grad({&a, &b})) {
-    Tensor ad = a.detach(), bd = b.detach();
+    Tensor ad = a, bd = b;  // saved with their history, for double backward (as mul)
     bool ga = a.requires_grad(), gb = b.requires_grad();
     record(out, "BmmBackward", {a, b}, [ad, bd, ga, gb](const Tensor& g) {
       return Grads{ga ? bmm(g, bd.transpose(1, 2)) : Tensor(), gb ? bmm(ad.transpose(1, 2), g) : Tensor()};
-    });
+    }, true);
   }
   return out;
 }

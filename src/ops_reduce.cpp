@@ -93,7 +93,7 @@ Tensor sum(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim) {
   Tensor out = run_reduce(ReduceOp::Sum, p, dt, x.device());
   if (any_requires_grad({&x})) {
     Shape ks = p.keep_shape, xs = x.shape();
-    record(out, "SumBackward", {x}, [ks, xs](const Tensor& g) { return Grads{expand_back(g, ks, xs)}; });
+    record(out, "SumBackward", {x}, [ks, xs](const Tensor& g) { return Grads{expand_back(g, ks, xs)}; }, true);
   }
   return out;
 }
@@ -106,7 +106,8 @@ Tensor mean(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim) 
   if (any_requires_grad({&x})) {
     Shape ks = p.keep_shape, xs = x.shape();
     double r = double(p.R);
-    record(out, "MeanBackward", {x}, [ks, xs, r](const Tensor& g) { return Grads{expand_back(div(g, r), ks, xs)}; });
+    record(out, "MeanBackward", {x}, [ks, xs, r](const Tensor& g) { return Grads{expand_back(div(g, r), ks, xs)}; },
+           true);
   }
   return out;
 }
@@ -254,14 +255,27 @@ Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
   if (any_requires_grad({&x})) {
     Tensor yr = out_rows;
     Shape xs = x.shape();
-    record(out, log ? "LogSoftmaxBackward" : "SoftmaxBackward", {x}, [yr, tshape, d, last, m, n, log, xs](const Tensor& g) {
+    const Tensor xo = x;
+    record(out, log ? "LogSoftmaxBackward" : "SoftmaxBackward", {x}, [yr, tshape, d, last, m, n, log, xs, xo](const Tensor& g) {
+      if (autograd::grad_mode_enabled()) {
+        // Double backward: the same formulas from differentiable ops, y recomputed from x.
+        const int64_t dd = xs.empty() ? 0 : d;
+        const Tensor gg = xs.empty() ? g.reshape({1}) : g, xx = xs.empty() ? xo.reshape({1}) : xo;
+        Tensor r;
+        if (log) r = sub(gg, mul(exp(log_softmax(xx, dd)), sum(gg, {dd}, true)));  // g - softmax * sum(g)
+        else {
+          const Tensor y = softmax(xx, dd);
+          r = mul(y, sub(gg, sum(mul(gg, y), {dd}, true)));                         // y (g - sum(g y))
+        }
+        return Grads{xs.empty() ? r.reshape({}) : r};
+      }
       Tensor gt = xs.empty() ? g.reshape({1}) : g.transpose(d, last);
       Tensor grows = gt.contiguous().reshape({m, n});
       Tensor gx = empty({m, n}, TensorOptions(g.dtype(), g.device()));
       if (m * n > 0) backend_for(g.device()).softmax_rows_backward(yr, grows, gx, log);
       Tensor r = xs.empty() ? gx.reshape({}) : gx.reshape(tshape).transpose(d, last);
       return Grads{r};
-    });
+    }, true);
   }
   return out;
 }

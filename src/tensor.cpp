@@ -27,8 +27,9 @@ Tensor make_view(const Tensor& base, Shape sizes, Strides strides, int64_t offse
 }
 
 // Records the backward of a view op when the base requires grad.
-void record_view(Tensor& out, const Tensor& base, const char* name, autograd::FunctionNode::Fn fn) {
-  if (autograd::any_requires_grad({&base})) autograd::record(out, name, {base}, std::move(fn));
+void record_view(Tensor& out, const Tensor& base, const char* name, autograd::FunctionNode::Fn fn,
+                 bool double_backward = false) {
+  if (autograd::any_requires_grad({&base})) autograd::record(out, name, {base}, std::move(fn), double_backward);
 }
 
 // Strides for viewing a tensor of (sizes, strides) with new_shape without a copy, or
@@ -123,7 +124,7 @@ Tensor Tensor::view(const Shape& new_shape) const {
                 " without a copy; use reshape()");
   Tensor out = make_view(*this, sz, st, storage_offset());
   Shape in_shape = shape();
-  record_view(out, *this, "ViewBackward", [in_shape](const Tensor& g) { return std::vector<Tensor>{g.reshape(in_shape)}; });
+  record_view(out, *this, "ViewBackward", [in_shape](const Tensor& g) { return std::vector<Tensor>{g.reshape(in_shape)}; }, true);
   return out;
 }
 
@@ -148,7 +149,7 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
     st[i] = strides()[size_t(d)];
   }
   Tensor out = make_view(*this, sz, st, storage_offset());
-  record_view(out, *this, "PermuteBackward", [inverse](const Tensor& g) { return std::vector<Tensor>{g.permute(inverse)}; });
+  record_view(out, *this, "PermuteBackward", [inverse](const Tensor& g) { return std::vector<Tensor>{g.permute(inverse)}; }, true);
   return out;
 }
 
@@ -251,7 +252,7 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   sz.insert(sz.begin() + d, 1);
   st.insert(st.begin() + d, s);
   Tensor out = make_view(*this, sz, st, storage_offset());
-  record_view(out, *this, "UnsqueezeBackward", [d](const Tensor& g) { return std::vector<Tensor>{g.squeeze(d)}; });
+  record_view(out, *this, "UnsqueezeBackward", [d](const Tensor& g) { return std::vector<Tensor>{g.squeeze(d)}; }, true);
   return out;
 }
 
@@ -283,7 +284,7 @@ Tensor Tensor::expand(const Shape& new_shape) const {
   if (sz == shape()) return *this;
   Tensor out = make_view(*this, sz, st, storage_offset());
   Shape in_shape = shape();
-  record_view(out, *this, "ExpandBackward", [in_shape](const Tensor& g) { return std::vector<Tensor>{autograd::sum_to(g, in_shape)}; });
+  record_view(out, *this, "ExpandBackward", [in_shape](const Tensor& g) { return std::vector<Tensor>{autograd::sum_to(g, in_shape)}; }, true);
   return out;
 }
 
@@ -315,7 +316,7 @@ Tensor Tensor::clone() const {
     NoGradGuard ng;
     if (numel() > 0) backend_for(device()).copy(*this, out);
   }
-  record_view(out, *this, "CloneBackward", [](const Tensor& g) { return std::vector<Tensor>{g}; });
+  record_view(out, *this, "CloneBackward", [](const Tensor& g) { return std::vector<Tensor>{g}; }, true);
   return out;
 }
 
@@ -335,7 +336,7 @@ Tensor Tensor::to(Device dev, DType dt) const {
     Device src_dev = device();
     autograd::record(out, "ToBackward", {*this}, [src_dt, src_dev](const Tensor& g) {
       return std::vector<Tensor>{g.to(src_dev, src_dt)};
-    });
+    }, true);
   }
   return out;
 }

@@ -140,7 +140,8 @@ class Tensor {
   /// Reverse-mode differentiation from this tensor: gradient defaults to 1 for a scalar.
   /// Throws AutogradError when this tensor does not require grad or is not a scalar and
   /// no gradient is given.
-  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
+  /// create_graph: the gradients get history of their own (see autograd::grad).
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false, bool create_graph = false) const;
   /// Same data, no autograd history.
   Tensor detach() const;
 

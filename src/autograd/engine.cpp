@@ -1,5 +1,6 @@
 // The autograd engine: history recording and Tensor::backward.
 #include "tessera/amp/autocast.hpp"
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -39,8 +40,9 @@ void set_history(Tensor& out, std::shared_ptr<Node> node, const std::vector<Tens
   out.impl().autograd = std::move(meta);
 }
 
-void record(Tensor& out, const char* name, const std::vector<Tensor>& inputs, FunctionNode::Fn fn) {
-  set_history(out, std::make_shared<FunctionNode>(name, std::move(fn)), inputs);
+void record(Tensor& out, const char* name, const std::vector<Tensor>& inputs, FunctionNode::Fn fn,
+            bool double_backward) {
+  set_history(out, std::make_shared<FunctionNode>(name, std::move(fn), double_backward), inputs);
 }
 
 std::vector<Tensor> AccumulateGrad::apply(const Tensor& g) {
@@ -72,54 +74,91 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
 
 }  // namespace tessera::autograd
 
-namespace tessera {
+namespace tessera::autograd {
+namespace {
 
-void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
-  using namespace autograd;
-  TESSERA_CHECK(requires_grad(), AutogradError, "backward: tensor of shape ", shape_str(shape()),
-                " does not require grad and has no grad_fn");
-  Tensor root_grad = gradient;
-  if (!root_grad.defined()) {
-    TESSERA_CHECK(numel() == 1, AutogradError, "backward: grad can be implied only for a scalar output, got shape ",
-                  shape_str(shape()), "; pass a gradient");
-    root_grad = ones_like(*this);
-  } else {
-    TESSERA_CHECK(root_grad.shape() == shape(), ShapeError, "backward: gradient of shape ",
-                  shape_str(root_grad.shape()), " for a tensor of shape ", shape_str(shape()));
-  }
-  std::shared_ptr<Node> root = gradient_edge(*this);
-
-  // Count, for each reachable node, how many edges lead to it.
+/// Runs the graph below roots (seeded with root_grads). Without captures (Tensor::backward)
+/// every reachable node runs and leaves accumulate into .grad; with captures (grad()) only the
+/// nodes on a path to a captured node run, AccumulateGrad nodes do not, and the gradient that
+/// reaches captured node i is returned in slot i.
+std::vector<Tensor> run_graph(const std::vector<std::shared_ptr<Node>>& roots, const std::vector<Tensor>& root_grads,
+                              bool retain_graph, bool create_graph, const std::vector<Node*>* captures) {
+  // Reachable nodes, and (for captures) which of them lead to a captured node.
   std::unordered_map<Node*, int> deps;
-  std::vector<Node*> stack{root.get()};
-  std::unordered_set<Node*> seen{root.get()};
-  std::vector<Node*> all;
+  std::vector<Node*> all, stack;
+  std::unordered_set<Node*> seen;
+  for (const auto& r : roots)
+    if (r && seen.insert(r.get()).second) stack.push_back(r.get());
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
     all.push_back(n);
-    for (auto& nx : n->next) {
-      if (!nx) continue;
-      deps[nx.get()]++;
-      if (seen.insert(nx.get()).second) stack.push_back(nx.get());
+    for (auto& nx : n->next)
+      if (nx && seen.insert(nx.get()).second) stack.push_back(nx.get());
+  }
+  std::unordered_set<Node*> needed;
+  if (captures) {
+    std::unordered_map<Node*, int> capture_slot;
+    for (std::size_t i = 0; i < captures->size(); ++i) capture_slot.emplace((*captures)[i], int(i));
+    // Iterate to a fixed point: a node is needed when it is captured or leads to a needed node.
+    bool changed = true;
+    for (Node* n : all)
+      if (capture_slot.count(n)) needed.insert(n);
+    while (changed) {
+      changed = false;
+      for (Node* n : all) {
+        if (needed.count(n)) continue;
+        for (auto& nx : n->next)
+          if (nx && needed.count(nx.get())) {
+            needed.insert(n);
+            changed = true;
+            break;
+          }
+      }
     }
+  } else {
+    needed.insert(all.begin(), all.end());
+  }
+  for (Node* n : all) {
+    if (!needed.count(n)) continue;
+    for (auto& nx : n->next)
+      if (nx && needed.count(nx.get())) deps[nx.get()]++;
   }
 
-  NoGradGuard no_grad;
+  std::optional<NoGradGuard> no_grad;
+  if (!create_graph) no_grad.emplace();
   amp::AutocastDisabled no_autocast;  // backward runs each op in its forward's dtypes
   std::unordered_map<Node*, Tensor> pending;
-  pending[root.get()] = root_grad;
-  std::vector<Node*> ready{root.get()};
+  std::vector<Node*> ready;
+  for (std::size_t i = 0; i < roots.size(); ++i) {
+    Node* r = roots[i].get();
+    if (!r || !needed.count(r)) continue;
+    Tensor& acc = pending[r];
+    acc = acc.defined() ? tessera::add(acc, root_grads[i]) : root_grads[i];
+  }
+  for (auto& kv : pending)
+    if (deps[kv.first] == 0) ready.push_back(kv.first);
+  std::vector<Tensor> captured(captures ? captures->size() : 0);
   while (!ready.empty()) {
     Node* n = ready.back();
     ready.pop_back();
     Tensor g = std::move(pending[n]);
     pending.erase(n);
+    if (captures) {
+      for (std::size_t i = 0; i < captures->size(); ++i)
+        if ((*captures)[i] == n) captured[i] = g;
+      if (dynamic_cast<AccumulateGrad*>(n)) continue;  // grad() leaves .grad alone
+    }
     std::vector<Tensor> grads;
-    if (g.defined()) grads = n->apply(g);
+    if (g.defined()) {
+      TESSERA_CHECK(!create_graph || n->double_backward() || dynamic_cast<AccumulateGrad*>(n), UnsupportedError,
+                    n->name(), ": double backward (create_graph=true) is not supported through this op; "
+                    "it is for the elementwise, matmul, reduction, softmax, view and loss ops (see autograd::grad)");
+      grads = n->apply(g);
+    }
     for (size_t i = 0; i < n->next.size(); ++i) {
       Node* nx = n->next[i].get();
-      if (!nx) continue;
+      if (!nx || !needed.count(nx)) continue;
       if (i < grads.size() && grads[i].defined()) {
         Tensor& acc = pending[nx];
         acc = acc.defined() ? tessera::add(acc, grads[i]) : grads[i];
@@ -129,6 +168,61 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
   }
   if (!retain_graph)
     for (Node* n : all) n->release();
+  return captured;
+}
+
+Tensor root_gradient(const Tensor& out, const Tensor& gradient, const char* op) {
+  TESSERA_CHECK(out.defined() && out.requires_grad(), AutogradError, op, ": tensor of shape ",
+                out.defined() ? shape_str(out.shape()) : std::string("(undefined)"),
+                " does not require grad and has no grad_fn");
+  if (!gradient.defined()) {
+    TESSERA_CHECK(out.numel() == 1, AutogradError, op, ": grad can be implied only for a scalar output, got shape ",
+                  shape_str(out.shape()), "; pass a gradient");
+    return ones_like(out);
+  }
+  TESSERA_CHECK(gradient.shape() == out.shape(), ShapeError, op, ": gradient of shape ", shape_str(gradient.shape()),
+                " for a tensor of shape ", shape_str(out.shape()));
+  return gradient;
+}
+
+}  // namespace
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, std::optional<bool> retain_graph, bool create_graph,
+                         bool allow_unused) {
+  TESSERA_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), ValueError, "autograd::grad: ",
+                grad_outputs.size(), " grad_outputs for ", outputs.size(), " outputs");
+  std::vector<std::shared_ptr<Node>> roots;
+  std::vector<Tensor> root_grads;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    root_grads.push_back(root_gradient(outputs[i], grad_outputs.empty() ? Tensor() : grad_outputs[i], "autograd::grad"));
+    roots.push_back(gradient_edge(outputs[i]));
+  }
+  std::vector<Node*> captures;
+  std::vector<std::shared_ptr<Node>> keep;  // the inputs' nodes stay alive while the graph runs
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    TESSERA_CHECK(inputs[i].defined() && inputs[i].requires_grad(), AutogradError, "autograd::grad: input ", i,
+                  " does not require grad");
+    keep.push_back(gradient_edge(inputs[i]));
+    captures.push_back(keep.back().get());
+  }
+  std::vector<Tensor> out = run_graph(roots, root_grads, retain_graph.value_or(create_graph), create_graph, &captures);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    TESSERA_CHECK(out[i].defined() || allow_unused, AutogradError, "autograd::grad: input ", i, " (shape ",
+                  shape_str(inputs[i].shape()), ") is not used by the outputs (pass allow_unused=true for an "
+                  "undefined gradient)");
+    if (out[i].defined() && out[i].dtype() != inputs[i].dtype()) out[i] = out[i].to(inputs[i].dtype());
+  }
+  return out;
+}
+
+}  // namespace tessera::autograd
+
+namespace tessera {
+
+void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
+  Tensor root_grad = autograd::root_gradient(*this, gradient, "backward");
+  autograd::run_graph({autograd::gradient_edge(*this)}, {root_grad}, retain_graph || create_graph, create_graph, nullptr);
 }
 
 }  // namespace tessera

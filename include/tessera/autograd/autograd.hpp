@@ -5,6 +5,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ struct Node {
   virtual std::string name() const = 0;
   /// Frees saved tensors after backward (unless the graph is retained).
   virtual void release() {}
+  /// Whether apply() is itself differentiable when grad mode is on, so that a backward with
+  /// create_graph=true records a graph of the gradient (double backward). Nodes that say no
+  /// make such a backward throw UnsupportedError naming them.
+  virtual bool double_backward() const { return false; }
   /// Producer of each input's gradient (nullptr where the input needs none).
   std::vector<std::shared_ptr<Node>> next;
 };
@@ -27,7 +32,8 @@ struct Node {
 /// A node whose backward is a lambda over captured state, for ops written in ops.cpp.
 struct FunctionNode : Node {
   using Fn = std::function<std::vector<Tensor>(const Tensor&)>;
-  FunctionNode(std::string name, Fn fn) : name_(std::move(name)), fn_(std::move(fn)) {}
+  FunctionNode(std::string name, Fn fn, bool double_backward = false)
+      : name_(std::move(name)), fn_(std::move(fn)), double_backward_(double_backward) {}
   std::vector<Tensor> apply(const Tensor& g) override {
     TESSERA_CHECK(fn_ != nullptr, AutogradError, "backward through ", name_,
                   " a second time: its saved tensors were freed (pass retain_graph=true)");
@@ -35,10 +41,12 @@ struct FunctionNode : Node {
   }
   std::string name() const override { return name_; }
   void release() override { fn_ = nullptr; }
+  bool double_backward() const override { return double_backward_; }
 
  private:
   std::string name_;
   Fn fn_;
+  bool double_backward_;
 };
 
 /// Sink for a leaf: adds the incoming gradient to the leaf's .grad.
@@ -72,6 +80,19 @@ class NoGradGuard {
   bool prev_;
 };
 
+/// RAII: enables recording in its scope (torch.enable_grad / libtorch's AutoGradMode(true)),
+/// e.g. to take gradients inside a function called under NoGradGuard.
+class EnableGradGuard {
+ public:
+  EnableGradGuard() : prev_(grad_mode_enabled()) { set_grad_mode(true); }
+  ~EnableGradGuard() { set_grad_mode(prev_); }
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
 /// True when recording is on and any input requires grad.
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
 
@@ -83,7 +104,26 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t);
 void set_history(Tensor& out, std::shared_ptr<Node> node, const std::vector<Tensor>& inputs);
 
 /// Convenience: records fn as the backward of out = op(inputs) when any input requires grad.
-void record(Tensor& out, const char* name, const std::vector<Tensor>& inputs, FunctionNode::Fn fn);
+/// double_backward: fn computes with differentiable ops on the inputs (not on detached
+/// copies), so it may run with create_graph=true.
+void record(Tensor& out, const char* name, const std::vector<Tensor>& inputs, FunctionNode::Fn fn,
+            bool double_backward = false);
+
+/// torch.autograd.grad: the gradients of outputs (weighted by grad_outputs; each defaults to
+/// 1 for a one-element output) with respect to inputs, returned in the order of inputs and
+/// not accumulated into any .grad. With create_graph the gradients carry history, so they
+/// can be differentiated again (gradient penalties, Hessian-vector products); this is
+/// supported through the elementwise ops, add/sub/mul/div/pow/where/maximum/minimum,
+/// matmul/mm/bmm/linear, sum/mean, softmax/log_softmax, the views (view, reshape, permute,
+/// transpose, unsqueeze, squeeze, expand, clone, to) and the losses built on them (mse, l1,
+/// smooth_l1, huber, binary_cross_entropy_with_logits, kl_div) and custom Functions; any
+/// other op on the path throws UnsupportedError naming it. retain_graph defaults to
+/// create_graph. An input that the outputs do not depend on gives an undefined tensor when
+/// allow_unused, else AutogradError. Throws AutogradError for an output that does not require
+/// grad, ShapeError for a grad_output of another shape.
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs = {}, std::optional<bool> retain_graph = std::nullopt,
+                         bool create_graph = false, bool allow_unused = false);
 
 /// Sums g over broadcast dims so it has `shape` (the reverse of broadcasting).
 Tensor sum_to(const Tensor& g, const Shape& shape);

@@ -160,7 +160,7 @@ struct Function {
     }
     record(out, node_name.c_str(), inputs, [ctx, meta, node_name](const Tensor& g) {
       return function_detail::validate_gradients(node_name, T::backward(ctx.get(), tensor_list{g}), meta);
-    });
+    }, /*double_backward=*/true);  // backward's ops on the saved tensors record under create_graph
     return out;
   }
 
