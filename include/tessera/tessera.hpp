@@ -4,6 +4,7 @@
 #include "tessera/amp/grad_scaler.hpp"
 #include "tessera/autograd/autograd.hpp"
 #include "tessera/backend.hpp"
+#include "tessera/data/data.hpp"
 #include "tessera/deterministic.hpp"
 #include "tessera/device.hpp"
 #include "tessera/dtype.hpp"
