@@ -532,3 +532,17 @@ TEST_CASE("make_data_loader needs a sampler for a dataset of unknown size", "[da
   for (auto& b : *loader) batches += b.empty() ? 0 : 1;
   CHECK(batches == 3);
 }
+
+TEST_CASE("The README's data snippet compiles and runs", "[data][data_api]") {
+  const int64_t N = 10;
+  Tensor x = randn({N, 3, 2, 2}), y = arange(0.0, double(N));
+  // ---- as in README.md, "Data" ----
+  auto dataset = data::datasets::TensorDataset(x, y)
+                     .map(data::transforms::Normalize<>({0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}))
+                     .map(data::transforms::Stack<>());
+  auto loader = data::make_data_loader(std::move(dataset), data::samplers::RandomSampler(N, /*seed=*/1),
+                                       data::DataLoaderOptions().batch_size(64).workers(2));
+  size_t seen = 0;
+  for (auto& batch : *loader) seen += size_t(batch.data.size(0));
+  CHECK(seen == size_t(N));
+}
