@@ -546,3 +546,38 @@ TEST_CASE("The README's data snippet compiles and runs", "[data][data_api]") {
   for (auto& batch : *loader) seen += size_t(batch.data.size(0));
   CHECK(seen == size_t(N));
 }
+
+TEST_CASE("Loader workers run with grad mode off and one OpenMP thread, and leave the caller's settings", "[data][data_api]") {
+  struct Seen {
+    std::atomic<int> grad_on{0}, multi_thread{0}, calls{0};
+  };
+  auto seen = std::make_shared<Seen>();
+  class Probe : public datasets::Dataset<Probe> {
+   public:
+    explicit Probe(std::shared_ptr<Seen> s) : s_(std::move(s)) {}
+    Example<> get(size_t i) override {
+      s_->grad_on += autograd::grad_mode_enabled() ? 1 : 0;
+      s_->multi_thread += get_num_threads() != 1 ? 1 : 0;
+      ++s_->calls;
+      return {full({1}, double(i)), Tensor()};
+    }
+    std::optional<size_t> size() const override { return 8; }
+
+   private:
+    std::shared_ptr<Seen> s_;
+  };
+  const int threads_before = get_num_threads();
+  REQUIRE(autograd::grad_mode_enabled());
+  auto loader = make_data_loader(Probe(seen), DataLoaderOptions(2).workers(2));
+  for (auto& b : *loader) CHECK(b.size() == 2);
+  CHECK(seen->calls.load() == 8);
+  CHECK(seen->grad_on.load() == 0);
+  CHECK(seen->multi_thread.load() == 0);
+  CHECK(get_num_threads() == threads_before);
+  CHECK(autograd::grad_mode_enabled());
+  // workers(0): get() runs on this thread, also without grad mode, which is restored after.
+  auto serial = make_data_loader(Probe(seen), DataLoaderOptions(4));
+  for (auto& b : *serial) CHECK(b.size() == 4);
+  CHECK(seen->grad_on.load() == 0);
+  CHECK(autograd::grad_mode_enabled());
+}

@@ -110,8 +110,9 @@ class Iterator {
 ///   the destructor waits only for the get_batch calls already running.
 /// What get_batch may do on a worker thread: create and compute with CPU tensors (the CPU
 /// allocator is thread-safe; grad mode is off there, so batches carry no autograd history,
-/// and autocast is off, both being per-thread; OpenMP runs one thread per worker, see
-/// detail::enter_loader_worker_thread). It must not draw from default_generator() (not
+/// and autocast is off, both being per-thread; the library's OpenMP loops run one thread
+/// per worker, see detail::enter_loader_worker_thread, though a matmul there may still use
+/// Eigen's process-wide GEMM thread count). It must not draw from default_generator() (not
 /// thread-safe: seed a Generator of its own, e.g. from the index), must not mutate state
 /// shared between the copies, and should not touch CUDA (move batches on the consumer).
 /// With a DeterministicSampler (SequentialSampler, RandomSampler, DistributedSampler) the
