@@ -160,8 +160,9 @@ Tensor reduce_loss(const Tensor& loss, const NllArgs& a, Reduction reduction, in
     case Reduction::None: return loss.reshape(a.loss_shape);
     case Reduction::Sum: return sum(loss);
     case Reduction::Mean: return mean_over_valid(loss, a, ignore_index);
+    case Reduction::BatchMean: break;
   }
-  throw ValueError("nll_loss: unknown reduction");
+  throw ValueError("nll_loss / cross_entropy: reduction must be None, Mean or Sum (BatchMean is kl_div's)");
 }
 
 /// Per-target negative log-likelihood [N'] (0 for ignored targets) of validated arguments.

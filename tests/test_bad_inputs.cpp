@@ -153,9 +153,9 @@ std::string random_bytes(std::size_t n, uint32_t seed) {
   return s;
 }
 
-std::shared_ptr<nn::Sequential> mlp(int64_t in, int64_t hidden, int64_t out) {
-  return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(in, hidden), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(hidden, out)});
+nn::Sequential mlp(int64_t in, int64_t hidden, int64_t out) {
+  return nn::Sequential(
+      nn::Linear(in, hidden), nn::ReLU(), nn::Linear(hidden, out));
 }
 
 // ---- a second device for device-mismatch rows on machines without a GPU ----------------------
@@ -305,8 +305,8 @@ TEST_CASE("bad-input catalogue: wrong rank", "[errors][catalogue]") {
                       {"stack", "[3, 2]", "[2, 3]"}),
       row<ShapeError>("item() of a 2-element tensor", [&] { rnd({2}).item<float>(); }, {"item", "[2]"}),
       row<ShapeError>("Linear module fed the wrong feature count",
-                      [&] { nn::Linear(4, 2).forward(rnd({3, 5})); }, {"linear", "[3, 5]", "[2, 4]"}),
-      row<ShapeError>("Conv2d module fed a 3-D input", [&] { nn::Conv2d(1, 2, 3).forward(x3); },
+                      [&] { nn::Linear(4, 2)->forward(rnd({3, 5})); }, {"linear", "[3, 5]", "[2, 4]"}),
+      row<ShapeError>("Conv2d module fed a 3-D input", [&] { nn::Conv2d(1, 2, 3)->forward(x3); },
                       {"conv2d", "[1, 5, 5]"}),
       row<ShapeError>("conv2d input channels differ from weight", [&] { conv2d(rnd({1, 3, 5, 5}), w); },
                       {"conv2d", "[1, 3, 5, 5]", "[2, 1, 3, 3]", "C_in=3"}),
@@ -594,7 +594,7 @@ TEST_CASE("bad-input catalogue: tensors on different devices", "[errors][catalog
       row<DeviceError>("cross_entropy target on cuda", [&] { cross_entropy(a, targets({0, 1}).to(g)); },
                        with("cross_entropy", {"target", "cpu", "cuda:0"})),
       row<DeviceError>("cat of cpu and cuda", [&] { cat({a, b}); }, with("cat", {"tensor 1", "cpu", "cuda:0"})),
-      row<DeviceError>("Linear module on cpu fed a cuda input", [&] { nn::Linear(3, 2).forward(b); },
+      row<DeviceError>("Linear module on cpu fed a cuda input", [&] { nn::Linear(3, 2)->forward(b); },
                        with("linear", both)),
   };
   run_catalogue(rows);
@@ -925,8 +925,7 @@ TEST_CASE("bad-input catalogue: checkpoints (safetensors and nn::load)", "[error
                         nn::load(*m, good);
                       }, {"size mismatch for '2.weight'", "[3, 8]", "[5, 8]", good}),
       row<ValueError>("nn::load into a model with other layer names", [&] {
-                        auto m = std::make_shared<nn::Sequential>(
-                            std::initializer_list<std::shared_ptr<nn::Module>>{std::make_shared<nn::Linear>(4, 8)});
+                        auto m = nn::Sequential(nn::Linear(4, 8));
                         nn::load(*m, good);
                       }, {"Unexpected keys", "\"2.weight\"", good}),
       row<IOError>("nn::load of a checkpoint truncated mid-tensor", [&] { load_into_fresh(truncated_mid_tensor); },

@@ -49,10 +49,10 @@ data::MnistDataset small_dataset(int64_t n) {
   return data::MnistDataset(images, labels);
 }
 
-std::shared_ptr<nn::Sequential> small_net() {
-  return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(12, 8), std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.25),
-      std::make_shared<nn::Linear>(8, 3)});
+nn::Sequential small_net() {
+  return nn::Sequential(
+      nn::Linear(12, 8), nn::ReLU(), nn::Dropout(0.25),
+      nn::Linear(8, 3));
 }
 
 std::vector<double> all_values(const nn::Module& m) {
@@ -66,7 +66,7 @@ std::vector<double> all_values(const nn::Module& m) {
 
 /// One training run: a net with dropout, a shuffling loader, an optimizer and a scheduler.
 struct Run {
-  std::shared_ptr<nn::Sequential> net;
+  nn::Sequential net;
   data::DataLoader loader;
   std::unique_ptr<optim::Optimizer> opt;
   std::unique_ptr<optim::LRScheduler> sched;
@@ -197,7 +197,7 @@ TEST_CASE("optimizer load_state_dict refuses a state that does not fit, changing
     unchanged();
   }
   SECTION("another parameter count") {
-    auto lin = std::make_shared<nn::Linear>(3, 2);
+    auto lin = nn::Linear(3, 2);
     optim::Adam small(lin->parameters());
     CHECK_THROWS_WITH(small.load_state_dict(good), Contains("4 parameters") && Contains("has 2"));
   }
@@ -218,7 +218,7 @@ TEST_CASE("optimizer load_state_dict refuses a state that does not fit, changing
 }
 
 TEST_CASE("scheduler and loader state_dict", "[checkpoint]") {
-  auto lin = std::make_shared<nn::Linear>(3, 2);
+  auto lin = nn::Linear(3, 2);
   optim::SGD opt(lin->parameters(), optim::SGDOptions(0.1));
   optim::StepLR a(opt, 3, 0.5);
   for (int i = 0; i < 4; ++i) a.step();
@@ -269,9 +269,9 @@ TEST_CASE("Checkpoint::load: strict lists every mismatch, non-strict skips them"
   r.train(2, 2, dir.file("c"));
   // A model with one extra layer and one of another width.
   manual_seed(5);
-  auto net = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(12, 8), std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.25),
-      std::make_shared<nn::Linear>(8, 4), std::make_shared<nn::Linear>(4, 4)});
+  auto net = nn::Sequential(
+      nn::Linear(12, 8), nn::ReLU(), nn::Dropout(0.25),
+      nn::Linear(8, 4), nn::Linear(4, 4));
   const auto before = all_values(*net);
   io::Checkpoint c;
   c.model(*net);
@@ -382,8 +382,8 @@ TEST_CASE("a process killed at any point of a save leaves a loadable checkpoint"
   TempDir dir("ckpt_crash");
   // A run with a model big enough that its file is written in several pieces.
   manual_seed(3);
-  auto net = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(512, 768), std::make_shared<nn::Linear>(768, 4)});
+  auto net = nn::Sequential(
+      nn::Linear(512, 768), nn::Linear(768, 4));
   optim::Adam opt(net->parameters());
   io::Checkpoint ckpt;
   ckpt.model(*net).optimizer(opt).generator(default_generator());
@@ -431,8 +431,8 @@ TEST_CASE("a process killed at any point of a save leaves a loadable checkpoint"
     const auto latest = m.latest();
     REQUIRE(latest);
     manual_seed(77);
-    auto probe = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-        std::make_shared<nn::Linear>(512, 768), std::make_shared<nn::Linear>(768, 4)});
+    auto probe = nn::Sequential(
+        nn::Linear(512, 768), nn::Linear(768, 4));
     optim::Adam probe_opt(probe->parameters());
     io::Checkpoint pc;
     pc.model(*probe).optimizer(probe_opt);

@@ -103,13 +103,13 @@ TEST_CASE("nn::Embedding: N(0, 1) init with the padding row zeroed, registered w
           "[index][nn]") {
   manual_seed(902);
   nn::Embedding emb(200, 50, 7);
-  REQUIRE(emb.weight.shape() == Shape{200, 50});
-  REQUIRE(emb.weight.requires_grad());
-  const auto named = emb.named_parameters();
+  REQUIRE(emb->weight.shape() == Shape{200, 50});
+  REQUIRE(emb->weight.requires_grad());
+  const auto named = emb->named_parameters();
   REQUIRE(named.size() == 1);
   REQUIRE(named[0].first == "weight");
-  REQUIRE(emb.state_dict().count("weight") == 1);
-  const auto wv = values(emb.weight);
+  REQUIRE(emb->state_dict().count("weight") == 1);
+  const auto wv = values(emb->weight);
   double s = 0, s2 = 0;
   for (std::size_t i = 0; i < wv.size(); ++i) {
     if (i / 50 == 7) {
@@ -125,11 +125,11 @@ TEST_CASE("nn::Embedding: N(0, 1) init with the padding row zeroed, registered w
   Tensor y = emb(ints({7, 3, 7}));
   REQUIRE(y.shape() == Shape{3, 50});
   y.sum().backward();
-  const auto g = values(emb.weight.grad());
+  const auto g = values(emb->weight.grad());
   REQUIRE(std::all_of(g.begin() + 7 * 50, g.begin() + 8 * 50, [](double v) { return v == 0.0; }));
   REQUIRE(std::all_of(g.begin() + 3 * 50, g.begin() + 4 * 50, [](double v) { return v == 1.0; }));
-  CHECK(emb.extra_repr() == "200, 50, padding_idx=7");
-  REQUIRE(nn::Embedding(5, 2, -1).options.padding_idx_ == 4);
+  CHECK(emb->extra_repr() == "200, 50, padding_idx=7");
+  REQUIRE(nn::Embedding(5, 2, -1)->options.padding_idx_ == 4);
   REQUIRE_THROWS_AS(nn::Embedding(0, 3), ValueError);
   REQUIRE_THROWS_AS(nn::Embedding(3, 2, 3), ValueError);
 }

@@ -311,11 +311,11 @@ TEST_CASE("SGD with momentum fits a linear regression through autograd", "[optim
   Tensor x = randn({64, 3});
   Tensor true_w = from_vector<float>({1.5f, -2.0f, 0.5f}, {3, 1});
   Tensor y = add(matmul(x, true_w), 0.7);
-  optim::SGD opt(fc.parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  optim::SGD opt(fc->parameters(), optim::SGDOptions(0.1).momentum(0.9));
   double first = 0, last = 0;
   for (int it = 0; it < 150; ++it) {
     opt.zero_grad();
-    Tensor diff = sub(fc.forward(x), y);
+    Tensor diff = sub(fc->forward(x), y);
     Tensor loss = mean(mul(diff, diff));
     loss.backward();
     opt.step();
@@ -324,9 +324,9 @@ TEST_CASE("SGD with momentum fits a linear regression through autograd", "[optim
   }
   CHECK(first > 1.0);
   CHECK(last < 1e-6);
-  auto w = values(fc.weight);
+  auto w = values(fc->weight);
   CHECK(w[0] == Approx(1.5).margin(1e-3));
   CHECK(w[1] == Approx(-2.0).margin(1e-3));
   CHECK(w[2] == Approx(0.5).margin(1e-3));
-  CHECK(values(fc.bias)[0] == Approx(0.7).margin(1e-3));
+  CHECK(values(fc->bias)[0] == Approx(0.7).margin(1e-3));
 }

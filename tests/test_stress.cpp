@@ -28,11 +28,11 @@ using testing::values;
 
 namespace {
 
-std::shared_ptr<nn::Sequential> conv_net() {
-  return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Conv2d>(1, 4, 3), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
-      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(36, 16), std::make_shared<nn::Dropout>(0.5),
-      std::make_shared<nn::Linear>(16, 10), std::make_shared<nn::LogSoftmax>(1)});
+nn::Sequential conv_net() {
+  return nn::Sequential(
+      nn::Conv2d(1, 4, 3), nn::ReLU(), nn::MaxPool2d(2),
+      nn::Flatten(), nn::Linear(36, 16), nn::Dropout(0.5),
+      nn::Linear(16, 10), nn::LogSoftmax(1));
 }
 
 std::size_t resident_bytes() {
@@ -88,9 +88,9 @@ TEST_CASE("inference from 8 threads on one model equals the serial results", "[.
 
 TEST_CASE("2,000 training steps: allocator and resident memory stop growing after warm-up", "[.soak]") {
   manual_seed(5);
-  auto net = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(64, 256), std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.1),
-      std::make_shared<nn::Linear>(256, 10)});
+  auto net = nn::Sequential(
+      nn::Linear(64, 256), nn::ReLU(), nn::Dropout(0.1),
+      nn::Linear(256, 10));
   optim::Adam opt(net->parameters(), optim::AdamOptions(1e-3));
   std::vector<Tensor> xs, ts;
   for (int i = 0; i < 16; ++i) {

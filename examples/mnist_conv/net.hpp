@@ -15,12 +15,12 @@ namespace mnist_conv {
 struct Net : tessera::nn::Module {
   Net() : Module("Net") {
     using namespace tessera::nn;
-    conv1 = register_module("conv1", std::make_shared<Conv2d>(1, 32, 3));
-    conv2 = register_module("conv2", std::make_shared<Conv2d>(32, 64, 3));
-    dropout1 = register_module("dropout1", std::make_shared<Dropout>(0.25));
-    dropout2 = register_module("dropout2", std::make_shared<Dropout>(0.5));
-    fc1 = register_module("fc1", std::make_shared<Linear>(9216, 128));
-    fc2 = register_module("fc2", std::make_shared<Linear>(128, 10));
+    conv1 = register_module("conv1", Conv2d(1, 32, 3));
+    conv2 = register_module("conv2", Conv2d(32, 64, 3));
+    dropout1 = register_module("dropout1", Dropout(0.25));
+    dropout2 = register_module("dropout2", Dropout(0.5));
+    fc1 = register_module("fc1", Linear(9216, 128));
+    fc2 = register_module("fc2", Linear(128, 10));
   }
 
   tessera::Tensor forward(const tessera::Tensor& input) override {
@@ -36,9 +36,9 @@ struct Net : tessera::nn::Module {
     return log_softmax(x, 1);
   }
 
-  std::shared_ptr<tessera::nn::Conv2d> conv1, conv2;
-  std::shared_ptr<tessera::nn::Dropout> dropout1, dropout2;
-  std::shared_ptr<tessera::nn::Linear> fc1, fc2;
+  tessera::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  tessera::nn::Dropout dropout1{nullptr}, dropout2{nullptr};
+  tessera::nn::Linear fc1{nullptr}, fc2{nullptr};
 };
 
 }  // namespace mnist_conv

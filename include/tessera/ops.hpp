@@ -192,7 +192,14 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::pair<int64_t, int64_t> output_s
 /// x [..., in] @ weight[out, in]^T + bias[out].
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
-enum class Reduction { None, Mean, Sum };
+/// How a loss reduces its per-element values: None keeps them, Mean averages, Sum adds;
+/// BatchMean (kl_div only) is the sum divided by the batch size input.size(0).
+enum class Reduction { None, Mean, Sum, BatchMean };
+/// libtorch's spellings: torch::kNone, torch::kMean, torch::kSum, torch::kBatchMean.
+inline constexpr Reduction kNone = Reduction::None;
+inline constexpr Reduction kMean = Reduction::Mean;
+inline constexpr Reduction kSum = Reduction::Sum;
+inline constexpr Reduction kBatchMean = Reduction::BatchMean;
 /// Negative log-likelihood, torch.nn.functional.nll_loss: logp [N, C] (log-probabilities) with
 /// target [N], or logp [N, C, d1, ...] with target [N, d1, ...], or logp [C] with a 0-dim
 /// target; targets int64 in [0, C) or equal to ignore_index. loss_i = -logp[i, t_i], 0 for
@@ -211,6 +218,57 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction reduction = 
 /// label_smoothing outside [0, 1], and as nll_loss.
 Tensor cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
                      int64_t ignore_index = -100, double label_smoothing = 0.0);
+
+// ---- regression and binary losses (ops_loss.cpp) ----------------------------------------
+// Elementwise losses between input and target of the same shape (a ShapeError otherwise:
+// PyTorch broadcasts with a warning, which hides a [N] vs [N, 1] mistake), reduced as
+// `reduction` says (Mean over all elements by default; BatchMean is rejected with ValueError).
+// Both must be floating point on one device. Formulas are torch.nn.functional's.
+
+/// (input - target)^2.
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+/// |input - target|.
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+/// With d = input - target: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (Girshick
+/// 2015, Fast R-CNN eq. 3); beta = 0 is l1_loss. Throws ValueError for beta < 0.
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
+                      double beta = 1.0);
+/// With d = input - target: 0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta) (Huber
+/// 1964). Throws ValueError unless delta > 0.
+Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
+                  double delta = 1.0);
+/// Binary cross-entropy of probabilities: -w (t log x + (1 - t) log(1 - x)), each log clamped
+/// to >= -100 as PyTorch does, so x = 0 or 1 gives a finite loss; the input gradient is
+/// w (x - t) / max(x (1 - x), 1e-12) (PyTorch's binary_cross_entropy_backward). weight (optional)
+/// broadcasts to the input. Throws ValueError when an input value is outside [0, 1] or NaN
+/// (this reads the values back: one device sync on the GPU).
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                            Reduction reduction = Reduction::Mean);
+/// Binary cross-entropy of logits x, computed stably as
+/// (1 - t) x + (1 + (p - 1) t) (log(1 + exp(-|x|)) + max(-x, 0)) with p = pos_weight (1 when
+/// undefined; broadcast over the class dim, the last), times weight when given (PyTorch's
+/// formula). Inputs of any magnitude give finite losses.
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                                        Reduction reduction = Reduction::Mean, const Tensor& pos_weight = Tensor());
+/// Kullback-Leibler divergence with input = log q: target (log target - input), or with
+/// log_target exp(target) (target - input); elements with target = 0 contribute 0 (PyTorch's
+/// xlogy). Use Reduction::BatchMean for the mathematical KL per example; Mean (PyTorch's
+/// default) averages over every element.
+Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
+              bool log_target = false);
+
+// ---- more activations and shape helpers (ops_loss.cpp) ------------------------------------
+/// x where x > 0, else negative_slope x (Maas et al. 2013; torch.nn.functional.leaky_relu).
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+/// x sigmoid(x) (Elfwing et al. 2018; torch.nn.functional.silu).
+Tensor silu(const Tensor& x);
+/// Channel dropout (Tompson et al. 2015; torch.nn.functional.dropout2d): input [N, C, H, W] or
+/// [C, H, W]; each channel is zeroed with probability p, the others scaled by 1 / (1 - p).
+/// Identity when !training. Throws ValueError for p outside [0, 1], ShapeError for other ranks.
+Tensor dropout2d(const Tensor& x, double p, bool training);
+/// Splits dim into sizes (one may be -1): [2, 12] unflatten(1, {3, 4}) -> [2, 3, 4]
+/// (torch.unflatten). Throws ShapeError when the sizes do not multiply to size(dim).
+Tensor unflatten(const Tensor& x, int64_t dim, const Shape& sizes);
 
 // ---- indexing (ops_index.cpp) ---------------------------------------------------------
 // Index tensors hold int64 (index_select, index_add and embedding also take int32). A negative

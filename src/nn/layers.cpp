@@ -21,39 +21,9 @@ bool positive(IntPair p) { return p.first > 0 && p.second > 0; }
 bool non_negative(IntPair p) { return p.first >= 0 && p.second >= 0; }
 }  // namespace
 
-// ---- Sequential ------------------------------------------------------------------------
-
-Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) : Module("Sequential") {
-  for (const auto& m : modules) push_back(m);
-}
-
-Sequential& Sequential::push_back(std::shared_ptr<Module> module) {
-  return push_back(std::to_string(modules_.size()), std::move(module));
-}
-
-Sequential& Sequential::push_back(const std::string& name, std::shared_ptr<Module> module) {
-  TESSERA_CHECK(module != nullptr, ValueError, "Sequential::push_back: null module at position ",
-                modules_.size());
-  register_module(name, module);
-  modules_.push_back(std::move(module));
-  return *this;
-}
-
-Tensor Sequential::forward(const Tensor& x) {
-  Tensor y = x;
-  for (auto& m : modules_) y = m->forward(y);
-  return y;
-}
-
-std::shared_ptr<Module> Sequential::operator[](std::size_t i) const {
-  TESSERA_CHECK(i < modules_.size(), IndexError, "Sequential: index ", i, " out of range for ",
-                modules_.size(), " modules");
-  return modules_[i];
-}
-
 // ---- Linear ------------------------------------------------------------------------------
 
-Linear::Linear(const LinearOptions& opts) : Module("Linear"), options(opts) {
+LinearImpl::LinearImpl(const LinearOptions& opts) : Module("Linear"), options(opts) {
   TESSERA_CHECK(opts.in_features_ > 0 && opts.out_features_ > 0, ValueError,
                 "Linear: in_features and out_features must be positive, got ", opts.in_features_, " and ",
                 opts.out_features_);
@@ -62,7 +32,7 @@ Linear::Linear(const LinearOptions& opts) : Module("Linear"), options(opts) {
   reset_parameters();
 }
 
-void Linear::reset_parameters() {
+void LinearImpl::reset_parameters() {
   // torch.nn.Linear.reset_parameters.
   init::kaiming_uniform_(weight, std::sqrt(5.0));
   if (bias.defined()) {
@@ -71,9 +41,9 @@ void Linear::reset_parameters() {
   }
 }
 
-Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+Tensor LinearImpl::forward(const Tensor& x) { return linear(x, weight, bias); }
 
-std::string Linear::extra_repr() const {
+std::string LinearImpl::extra_repr() const {
   std::ostringstream os;
   os << "in_features=" << options.in_features_ << ", out_features=" << options.out_features_
      << ", bias=" << (options.bias_ ? "true" : "false");
@@ -82,7 +52,7 @@ std::string Linear::extra_repr() const {
 
 // ---- Embedding -----------------------------------------------------------------------------
 
-Embedding::Embedding(const EmbeddingOptions& opts) : Module("Embedding"), options(opts) {
+EmbeddingImpl::EmbeddingImpl(const EmbeddingOptions& opts) : Module("Embedding"), options(opts) {
   const int64_t V = opts.num_embeddings_, D = opts.embedding_dim_;
   TESSERA_CHECK(V > 0 && D > 0, ValueError, "Embedding: num_embeddings and embedding_dim must be positive, got ", V,
                 " and ", D);
@@ -96,7 +66,7 @@ Embedding::Embedding(const EmbeddingOptions& opts) : Module("Embedding"), option
   reset_parameters();
 }
 
-void Embedding::reset_parameters() {
+void EmbeddingImpl::reset_parameters() {
   // torch.nn.Embedding.reset_parameters: normal_, then the padding row filled with 0.
   init::normal_(weight);
   if (options.padding_idx_) {
@@ -105,9 +75,9 @@ void Embedding::reset_parameters() {
   }
 }
 
-Tensor Embedding::forward(const Tensor& indices) { return embedding(weight, indices, options.padding_idx_); }
+Tensor EmbeddingImpl::forward(const Tensor& indices) { return embedding(weight, indices, options.padding_idx_); }
 
-std::string Embedding::extra_repr() const {
+std::string EmbeddingImpl::extra_repr() const {
   std::ostringstream os;
   os << options.num_embeddings_ << ", " << options.embedding_dim_;
   if (options.padding_idx_) os << ", padding_idx=" << *options.padding_idx_;
@@ -116,7 +86,7 @@ std::string Embedding::extra_repr() const {
 
 // ---- Conv2d --------------------------------------------------------------------------------
 
-Conv2d::Conv2d(const Conv2dOptions& opts) : Module("Conv2d"), options(opts) {
+Conv2dImpl::Conv2dImpl(const Conv2dOptions& opts) : Module("Conv2d"), options(opts) {
   TESSERA_CHECK(opts.in_channels_ > 0 && opts.out_channels_ > 0 && opts.groups_ > 0, ValueError,
                 "Conv2d: in_channels, out_channels and groups must be positive, got ", opts.in_channels_, ", ",
                 opts.out_channels_, ", ", opts.groups_);
@@ -134,7 +104,7 @@ Conv2d::Conv2d(const Conv2dOptions& opts) : Module("Conv2d"), options(opts) {
   reset_parameters();
 }
 
-void Conv2d::reset_parameters() {
+void Conv2dImpl::reset_parameters() {
   // torch.nn.modules.conv._ConvNd.reset_parameters.
   init::kaiming_uniform_(weight, std::sqrt(5.0));
   if (bias.defined()) {
@@ -144,11 +114,11 @@ void Conv2d::reset_parameters() {
   }
 }
 
-Tensor Conv2d::forward(const Tensor& x) {
+Tensor Conv2dImpl::forward(const Tensor& x) {
   return conv2d(x, weight, bias, options.stride_, options.padding_, options.dilation_, options.groups_);
 }
 
-std::string Conv2d::extra_repr() const {
+std::string Conv2dImpl::extra_repr() const {
   std::ostringstream os;
   os << options.in_channels_ << ", " << options.out_channels_ << ", kernel_size=" << pair_str(options.kernel_size_)
      << ", stride=" << pair_str(options.stride_);
@@ -162,12 +132,12 @@ std::string Conv2d::extra_repr() const {
 
 // ---- pooling --------------------------------------------------------------------------------
 
-Tensor MaxPool2d::forward(const Tensor& x) {
+Tensor MaxPool2dImpl::forward(const Tensor& x) {
   return max_pool2d(x, options.kernel_size_, options.stride_, options.padding_, options.dilation_,
                     options.ceil_mode_);
 }
 
-std::string MaxPool2d::extra_repr() const {
+std::string MaxPool2dImpl::extra_repr() const {
   std::ostringstream os;
   os << "kernel_size=" << pair_str(options.kernel_size_) << ", stride=" << pair_str(options.stride_)
      << ", padding=" << pair_str(options.padding_) << ", dilation=" << pair_str(options.dilation_)
@@ -175,48 +145,82 @@ std::string MaxPool2d::extra_repr() const {
   return os.str();
 }
 
-Tensor AvgPool2d::forward(const Tensor& x) {
+Tensor AvgPool2dImpl::forward(const Tensor& x) {
   return avg_pool2d(x, options.kernel_size_, options.stride_, options.padding_, options.ceil_mode_,
                     options.count_include_pad_);
 }
 
-std::string AvgPool2d::extra_repr() const {
+std::string AvgPool2dImpl::extra_repr() const {
   std::ostringstream os;
   os << "kernel_size=" << pair_str(options.kernel_size_) << ", stride=" << pair_str(options.stride_)
      << ", padding=" << pair_str(options.padding_);
   return os.str();
 }
 
-Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size); }
+Tensor AdaptiveAvgPool2dImpl::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size); }
 
-std::string AdaptiveAvgPool2d::extra_repr() const { return "output_size=" + pair_str(output_size); }
+std::string AdaptiveAvgPool2dImpl::extra_repr() const { return "output_size=" + pair_str(output_size); }
 
 // ---- activations, dropout, shape ------------------------------------------------------------------
 
-Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+Tensor ReLUImpl::forward(const Tensor& x) { return relu(x); }
 
-Dropout::Dropout(double p_) : Module("Dropout"), p(p_) {
+DropoutImpl::DropoutImpl(double p_) : Module("Dropout"), p(p_) {
   TESSERA_CHECK(p_ >= 0.0 && p_ <= 1.0, ValueError, "Dropout: probability must be in [0, 1], got ", p_);
 }
 
-Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training()); }
+Tensor DropoutImpl::forward(const Tensor& x) { return dropout(x, p, is_training()); }
 
-std::string Dropout::extra_repr() const {
+std::string DropoutImpl::extra_repr() const {
   std::ostringstream os;
   os << "p=" << p;
   return os.str();
 }
 
-Tensor Flatten::forward(const Tensor& x) { return x.flatten(start_dim, end_dim); }
+Tensor FlattenImpl::forward(const Tensor& x) { return x.flatten(start_dim, end_dim); }
 
-std::string Flatten::extra_repr() const {
+std::string FlattenImpl::extra_repr() const {
   std::ostringstream os;
   os << "start_dim=" << start_dim << ", end_dim=" << end_dim;
   return os.str();
 }
 
-Tensor LogSoftmax::forward(const Tensor& x) { return log_softmax(x, dim); }
+Tensor LogSoftmaxImpl::forward(const Tensor& x) { return log_softmax(x, dim); }
 
-std::string LogSoftmax::extra_repr() const { return "dim=" + std::to_string(dim); }
+Tensor SoftmaxImpl::forward(const Tensor& x) { return softmax(x, dim); }
+std::string SoftmaxImpl::extra_repr() const { return "dim=" + std::to_string(dim); }
+
+Tensor TanhImpl::forward(const Tensor& x) { return tanh(x); }
+Tensor SigmoidImpl::forward(const Tensor& x) { return sigmoid(x); }
+Tensor SiLUImpl::forward(const Tensor& x) { return silu(x); }
+
+GELUImpl::GELUImpl(std::string approximate_) : Module("GELU"), approximate(std::move(approximate_)) {
+  TESSERA_CHECK(approximate == "none" || approximate == "tanh", ValueError,
+                "GELU: approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
+}
+Tensor GELUImpl::forward(const Tensor& x) { return gelu(x, approximate); }
+std::string GELUImpl::extra_repr() const { return approximate == "none" ? "" : "approximate='" + approximate + "'"; }
+
+Tensor LeakyReLUImpl::forward(const Tensor& x) { return leaky_relu(x, negative_slope); }
+std::string LeakyReLUImpl::extra_repr() const {
+  std::ostringstream os;
+  os << "negative_slope=" << negative_slope;
+  return os.str();
+}
+
+Dropout2dImpl::Dropout2dImpl(double p_) : Module("Dropout2d"), p(p_) {
+  TESSERA_CHECK(p_ >= 0.0 && p_ <= 1.0, ValueError, "Dropout2d: probability must be in [0, 1], got ", p_);
+}
+Tensor Dropout2dImpl::forward(const Tensor& x) { return dropout2d(x, p, is_training()); }
+std::string Dropout2dImpl::extra_repr() const {
+  std::ostringstream os;
+  os << "p=" << p;
+  return os.str();
+}
+
+Tensor UnflattenImpl::forward(const Tensor& x) { return unflatten(x, dim, sizes); }
+std::string UnflattenImpl::extra_repr() const { return "dim=" + std::to_string(dim) + ", unflattened_size=" + shape_str(sizes); }
+
+std::string LogSoftmaxImpl::extra_repr() const { return "dim=" + std::to_string(dim); }
 
 }  // namespace tessera::nn

@@ -1,6 +1,9 @@
 // nn::Module: registration, traversal, mode, placement, state_dict.
 #include "tessera/nn/module.hpp"
 
+#include <cxxabi.h>
+
+#include <cstdlib>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -10,21 +13,48 @@
 
 namespace tessera::nn {
 
+}  // namespace tessera::nn
+
+namespace tessera::detail {
+std::string holder_type_name(const char* mangled) {
+  // "tessera::nn::LinearImpl" -> "Linear", "(anonymous namespace)::NetImpl" -> "Net".
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+  std::string name = status == 0 && demangled ? demangled : mangled;
+  std::free(demangled);
+  // Drop the qualification, but not inside template arguments ("Wrap<ns::X>" stays whole).
+  const std::size_t angle = name.find('<');
+  const std::size_t colon = name.rfind("::", angle == std::string::npos ? std::string::npos : angle);
+  if (colon != std::string::npos) name = name.substr(colon + 2);
+  const std::string impl = "Impl";
+  if (name.size() > impl.size() && name.compare(name.size() - impl.size(), impl.size(), impl) == 0)
+    name.resize(name.size() - impl.size());
+  return name;
+}
+}  // namespace tessera::detail
+
+namespace tessera::nn {
+
+const std::string& Module::type_name() const {
+  if (type_name_.empty()) type_name_ = detail::holder_type_name(typeid(*this).name());
+  return type_name_;
+}
+
 Tensor Module::forward(const Tensor&) {
-  throw UnsupportedError(detail::str_cat(type_name_, ": this module has no forward(Tensor); ",
-                                         "call the forward it defines"));
+  throw UnsupportedError(detail::str_cat(type_name(), ": this module has no forward(const Tensor&) override; ",
+                                         "call the forward it defines (through its holder, Sequential, or directly)"));
 }
 
 void Module::check_new_name(const std::string& name, const char* what) const {
-  TESSERA_CHECK(!name.empty(), ValueError, type_name_, ".register_", what, ": empty name");
-  TESSERA_CHECK(name.find('.') == std::string::npos, ValueError, type_name_, ".register_", what,
+  TESSERA_CHECK(!name.empty(), ValueError, type_name(), ".register_", what, ": empty name");
+  TESSERA_CHECK(name.find('.') == std::string::npos, ValueError, type_name(), ".register_", what,
                 ": name '", name, "' must not contain '.'");
   auto taken = [&](const auto& list) {
     for (const auto& kv : list)
       if (kv.first == name) return true;
     return false;
   };
-  TESSERA_CHECK(!taken(parameters_) && !taken(buffers_) && !taken(children_), ValueError, type_name_,
+  TESSERA_CHECK(!taken(parameters_) && !taken(buffers_) && !taken(children_), ValueError, type_name(),
                 ".register_", what, ": name '", name, "' is already registered");
 }
 
@@ -32,7 +62,7 @@ Tensor Module::register_parameter(const std::string& name, Tensor t, bool requir
   check_new_name(name, "parameter");
   if (!t.defined()) return t;
   if (requires_grad) {
-    TESSERA_CHECK(is_floating_point(t.dtype()), DTypeError, type_name_, ".register_parameter('", name,
+    TESSERA_CHECK(is_floating_point(t.dtype()), DTypeError, type_name(), ".register_parameter('", name,
                   "'): a parameter that requires grad must be floating point, got ", dtype_name(t.dtype()));
     if (!t.is_leaf()) t = t.detach();
     t.requires_grad_(true);
@@ -50,10 +80,22 @@ Tensor Module::register_buffer(const std::string& name, Tensor t) {
 
 void Module::register_module_impl(const std::string& name, std::shared_ptr<Module> module) {
   check_new_name(name, "module");
-  TESSERA_CHECK(module != nullptr, ValueError, type_name_, ".register_module('", name, "'): null module");
-  TESSERA_CHECK(module.get() != this, ValueError, type_name_, ".register_module('", name,
+  TESSERA_CHECK(module != nullptr, ValueError, type_name(), ".register_module('", name, "'): null module");
+  TESSERA_CHECK(module.get() != this, ValueError, type_name(), ".register_module('", name,
                 "'): a module cannot contain itself");
   children_.emplace_back(name, std::move(module));
+}
+
+void Module::replace_module_impl(const std::string& name, std::shared_ptr<Module> module) {
+  TESSERA_CHECK(module != nullptr, ValueError, type_name(), ".replace_module('", name, "'): null module");
+  TESSERA_CHECK(module.get() != this, ValueError, type_name(), ".replace_module('", name,
+                "'): a module cannot contain itself");
+  for (auto& kv : children_)
+    if (kv.first == name) {
+      kv.second = std::move(module);
+      return;
+    }
+  throw ValueError(detail::str_cat(type_name(), ".replace_module('", name, "'): there is no submodule '", name, "'"));
 }
 
 namespace {
@@ -113,6 +155,18 @@ std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modul
   return out;
 }
 
+std::vector<std::shared_ptr<Module>> Module::modules() const {
+  std::vector<std::shared_ptr<Module>> out;
+  for (auto& kv : named_modules()) out.push_back(kv.second);
+  return out;
+}
+
+Module& Module::apply(const std::function<void(Module&)>& fn) {
+  for (auto& kv : children_) kv.second->apply(fn);
+  fn(*this);
+  return *this;
+}
+
 Module& Module::train(bool on) {
   training_ = on;
   for (auto& kv : children_) kv.second->train(on);
@@ -157,7 +211,7 @@ Module& Module::to(Device device) {
 }
 
 Module& Module::to(DType dtype) {
-  TESSERA_CHECK(is_floating_point(dtype), DTypeError, type_name_, ".to(", dtype_name(dtype),
+  TESSERA_CHECK(is_floating_point(dtype), DTypeError, type_name(), ".to(", dtype_name(dtype),
                 "): modules convert only to a floating-point dtype");
   for_each_tensor([&](Tensor& t, bool) {
     if (is_floating_point(t.dtype()) && t.dtype() != dtype) convert_in_place(t, t.device(), dtype);
@@ -200,7 +254,7 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
     if (!own_names.count(kv.first)) unexpected.push_back(kv.first);
   if (strict && (!missing.empty() || !unexpected.empty())) {
     std::ostringstream os;
-    os << type_name_ << ".load_state_dict: the keys do not match.";
+    os << type_name() << ".load_state_dict: the keys do not match.";
     auto list = [&](const char* what, const std::vector<std::string>& names) {
       if (names.empty()) return;
       os << ' ' << what << " (" << names.size() << "):";
@@ -215,9 +269,9 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
   for (const auto& kv : own) {
     auto it = state.find(kv.first);
     if (it == state.end()) continue;
-    TESSERA_CHECK(it->second.defined(), ValueError, type_name_, ".load_state_dict: '", kv.first,
+    TESSERA_CHECK(it->second.defined(), ValueError, type_name(), ".load_state_dict: '", kv.first,
                   "' is an undefined tensor");
-    TESSERA_CHECK(it->second.shape() == kv.second.shape(), ShapeError, type_name_,
+    TESSERA_CHECK(it->second.shape() == kv.second.shape(), ShapeError, type_name(),
                   ".load_state_dict: size mismatch for '", kv.first, "': copying a tensor of shape ",
                   shape_str(it->second.shape()), " into a parameter of shape ", shape_str(kv.second.shape()));
   }
@@ -231,7 +285,7 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
 }
 
 void Module::str_impl(std::ostream& os, int indent) const {
-  os << type_name_ << '(' << extra_repr();
+  os << type_name() << '(' << extra_repr();
   if (!children_.empty()) {
     os << '\n';
     for (const auto& kv : children_) {

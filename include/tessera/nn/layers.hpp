@@ -1,6 +1,8 @@
-// The standard layers: Sequential, Linear, Embedding, Conv2d, MaxPool2d, AvgPool2d,
-// AdaptiveAvgPool2d, ReLU, Dropout, Flatten, LogSoftmax. Each wraps the function of the same name in ops.hpp;
-// shapes, defaults and initialisation follow torch.nn.
+// The standard layers: Linear, Embedding, Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
+// the activations, Dropout, Dropout2d, Flatten, Unflatten, Identity, Softmax, LogSoftmax.
+// Each wraps the function of the same name in ops.hpp; shapes, defaults and initialisation
+// follow torch.nn. As in libtorch, `XImpl` is the module class and `X` its holder
+// (module_holder.hpp): `nn::Linear fc(4, 8); fc(x); fc->weight;`. Containers: containers.hpp.
 #pragma once
 #include <cstdint>
 #include <initializer_list>
@@ -10,7 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "tessera/nn/containers.hpp"
 #include "tessera/nn/module.hpp"
+#include "tessera/nn/module_holder.hpp"
 #include "tessera/tensor.hpp"
 
 namespace tessera::nn {
@@ -24,27 +28,6 @@ struct IntPair {
   operator std::pair<int64_t, int64_t>() const { return {first, second}; }  // NOLINT
 };
 
-/// An ordered chain of modules; forward feeds each module's output to the next.
-/// Parameters are named by position: "0.weight", "2.bias".
-///   auto net = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-///       std::make_shared<nn::Linear>(4, 8), std::make_shared<nn::ReLU>()});
-class Sequential : public Module {
- public:
-  Sequential() : Module("Sequential") {}
-  Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
-  /// Appends module under the name of its position. Throws ValueError for a null module.
-  Sequential& push_back(std::shared_ptr<Module> module);
-  /// Appends module under the given name.
-  Sequential& push_back(const std::string& name, std::shared_ptr<Module> module);
-  Tensor forward(const Tensor& x) override;
-  std::size_t size() const { return modules_.size(); }
-  /// The i-th module. Throws IndexError when out of range.
-  std::shared_ptr<Module> operator[](std::size_t i) const;
-
- private:
-  std::vector<std::shared_ptr<Module>> modules_;
-};
-
 struct LinearOptions {
   LinearOptions(int64_t in_features, int64_t out_features) : in_features_(in_features), out_features_(out_features) {}
   LinearOptions& bias(bool b) { bias_ = b; return *this; }
@@ -56,11 +39,11 @@ struct LinearOptions {
 /// Initialisation as torch.nn.Linear: W ~ kaiming_uniform_(a = sqrt(5)), that is
 /// U(-1/sqrt(in), 1/sqrt(in)); b ~ U(-1/sqrt(in), 1/sqrt(in)). Throws ValueError for
 /// non-positive sizes.
-class Linear : public Module {
+class LinearImpl : public Module {
  public:
-  explicit Linear(const LinearOptions& options);
-  Linear(int64_t in_features, int64_t out_features, bool bias = true)
-      : Linear(LinearOptions(in_features, out_features).bias(bias)) {}
+  explicit LinearImpl(const LinearOptions& options);
+  LinearImpl(int64_t in_features, int64_t out_features, bool bias = true)
+      : LinearImpl(LinearOptions(in_features, out_features).bias(bias)) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   /// Draws weight and bias again from the default generator.
@@ -70,6 +53,7 @@ class Linear : public Module {
   Tensor weight;
   Tensor bias;  // undefined when options.bias_ is false
 };
+TESSERA_MODULE(Linear);
 
 struct EmbeddingOptions {
   EmbeddingOptions(int64_t num_embeddings, int64_t embedding_dim)
@@ -85,11 +69,11 @@ struct EmbeddingOptions {
 /// stays as it is set. A negative padding_idx counts from the end (stored wrapped, as PyTorch).
 /// Throws ValueError for non-positive sizes or padding_idx outside [-num_embeddings,
 /// num_embeddings); an index out of range is an IndexError (see embedding in ops.hpp).
-class Embedding : public Module {
+class EmbeddingImpl : public Module {
  public:
-  explicit Embedding(const EmbeddingOptions& options);
-  Embedding(int64_t num_embeddings, int64_t embedding_dim, std::optional<int64_t> padding_idx = std::nullopt)
-      : Embedding(EmbeddingOptions(num_embeddings, embedding_dim).padding_idx(padding_idx)) {}
+  explicit EmbeddingImpl(const EmbeddingOptions& options);
+  EmbeddingImpl(int64_t num_embeddings, int64_t embedding_dim, std::optional<int64_t> padding_idx = std::nullopt)
+      : EmbeddingImpl(EmbeddingOptions(num_embeddings, embedding_dim).padding_idx(padding_idx)) {}
   Tensor forward(const Tensor& indices) override;
   std::string extra_repr() const override;
   /// Draws weight again from N(0, 1) (default generator) and zeroes the padding row.
@@ -98,6 +82,7 @@ class Embedding : public Module {
   EmbeddingOptions options;
   Tensor weight;
 };
+TESSERA_MODULE(Embedding);
 
 struct Conv2dOptions {
   Conv2dOptions(int64_t in_channels, int64_t out_channels, IntPair kernel_size)
@@ -119,11 +104,11 @@ struct Conv2dOptions {
 /// Initialisation as torch.nn.Conv2d: kaiming_uniform_(a = sqrt(5)) and bias
 /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C_in/groups * kH * kW.
 /// Throws ValueError when the channels are not divisible by groups or a size is not positive.
-class Conv2d : public Module {
+class Conv2dImpl : public Module {
  public:
-  explicit Conv2d(const Conv2dOptions& options);
-  Conv2d(int64_t in_channels, int64_t out_channels, IntPair kernel_size)
-      : Conv2d(Conv2dOptions(in_channels, out_channels, kernel_size)) {}
+  explicit Conv2dImpl(const Conv2dOptions& options);
+  Conv2dImpl(int64_t in_channels, int64_t out_channels, IntPair kernel_size)
+      : Conv2dImpl(Conv2dOptions(in_channels, out_channels, kernel_size)) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   void reset_parameters();
@@ -132,6 +117,7 @@ class Conv2d : public Module {
   Tensor weight;
   Tensor bias;
 };
+TESSERA_MODULE(Conv2d);
 
 struct MaxPool2dOptions {
   MaxPool2dOptions(IntPair kernel_size) : kernel_size_(kernel_size), stride_(kernel_size) {}  // NOLINT
@@ -145,14 +131,15 @@ struct MaxPool2dOptions {
 };
 
 /// Max pooling over kH x kW windows (stride defaults to the kernel size, as in PyTorch).
-class MaxPool2d : public Module {
+class MaxPool2dImpl : public Module {
  public:
-  explicit MaxPool2d(const MaxPool2dOptions& options) : Module("MaxPool2d"), options(options) {}
-  MaxPool2d(IntPair kernel_size) : MaxPool2d(MaxPool2dOptions(kernel_size)) {}  // NOLINT
+  explicit MaxPool2dImpl(const MaxPool2dOptions& options) : Module("MaxPool2d"), options(options) {}
+  MaxPool2dImpl(IntPair kernel_size) : MaxPool2dImpl(MaxPool2dOptions(kernel_size)) {}  // NOLINT
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   MaxPool2dOptions options;
 };
+TESSERA_MODULE(MaxPool2d);
 
 struct AvgPool2dOptions {
   AvgPool2dOptions(IntPair kernel_size) : kernel_size_(kernel_size), stride_(kernel_size) {}  // NOLINT
@@ -167,58 +154,148 @@ struct AvgPool2dOptions {
 };
 
 /// Average pooling over kH x kW windows (stride defaults to the kernel size).
-class AvgPool2d : public Module {
+class AvgPool2dImpl : public Module {
  public:
-  explicit AvgPool2d(const AvgPool2dOptions& options) : Module("AvgPool2d"), options(options) {}
-  AvgPool2d(IntPair kernel_size) : AvgPool2d(AvgPool2dOptions(kernel_size)) {}  // NOLINT
+  explicit AvgPool2dImpl(const AvgPool2dOptions& options) : Module("AvgPool2d"), options(options) {}
+  AvgPool2dImpl(IntPair kernel_size) : AvgPool2dImpl(AvgPool2dOptions(kernel_size)) {}  // NOLINT
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   AvgPool2dOptions options;
 };
+TESSERA_MODULE(AvgPool2d);
 
 /// Average pooling to a fixed output size [N, C, oH, oW].
-class AdaptiveAvgPool2d : public Module {
+class AdaptiveAvgPool2dImpl : public Module {
  public:
-  AdaptiveAvgPool2d(IntPair output_size) : Module("AdaptiveAvgPool2d"), output_size(output_size) {}  // NOLINT
+  AdaptiveAvgPool2dImpl(IntPair output_size) : Module("AdaptiveAvgPool2d"), output_size(output_size) {}  // NOLINT
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   IntPair output_size;
 };
+TESSERA_MODULE(AdaptiveAvgPool2d);
 
 /// max(x, 0) elementwise.
-class ReLU : public Module {
+class ReLUImpl : public Module {
  public:
-  ReLU() : Module("ReLU") {}
+  ReLUImpl() : Module("ReLU") {}
   Tensor forward(const Tensor& x) override;
 };
+TESSERA_MODULE(ReLU);
 
 /// Inverted dropout with probability p in training mode; the identity in eval mode.
 /// Throws ValueError unless 0 <= p <= 1.
-class Dropout : public Module {
+class DropoutImpl : public Module {
  public:
-  explicit Dropout(double p = 0.5);
+  explicit DropoutImpl(double p = 0.5);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   double p;
 };
+TESSERA_MODULE(Dropout);
 
 /// Flattens dims start_dim..end_dim into one (defaults keep the batch dim: [N, ...] -> [N, -1]).
-class Flatten : public Module {
+class FlattenImpl : public Module {
  public:
-  explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1)
+  explicit FlattenImpl(int64_t start_dim = 1, int64_t end_dim = -1)
       : Module("Flatten"), start_dim(start_dim), end_dim(end_dim) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   int64_t start_dim, end_dim;
 };
+TESSERA_MODULE(Flatten);
 
 /// log_softmax(x, dim).
-class LogSoftmax : public Module {
+class LogSoftmaxImpl : public Module {
  public:
-  explicit LogSoftmax(int64_t dim = 1) : Module("LogSoftmax"), dim(dim) {}
+  explicit LogSoftmaxImpl(int64_t dim = 1) : Module("LogSoftmax"), dim(dim) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   int64_t dim;
 };
+TESSERA_MODULE(LogSoftmax);
+
+/// softmax(x, dim).
+class SoftmaxImpl : public Module {
+ public:
+  explicit SoftmaxImpl(int64_t dim = 1) : Module("Softmax"), dim(dim) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  int64_t dim;
+};
+TESSERA_MODULE(Softmax);
+
+/// tanh(x) elementwise.
+class TanhImpl : public Module {
+ public:
+  TanhImpl() : Module("Tanh") {}
+  Tensor forward(const Tensor& x) override;
+};
+TESSERA_MODULE(Tanh);
+
+/// 1 / (1 + exp(-x)) elementwise.
+class SigmoidImpl : public Module {
+ public:
+  SigmoidImpl() : Module("Sigmoid") {}
+  Tensor forward(const Tensor& x) override;
+};
+TESSERA_MODULE(Sigmoid);
+
+/// x sigmoid(x) elementwise (silu in ops.hpp).
+class SiLUImpl : public Module {
+ public:
+  SiLUImpl() : Module("SiLU") {}
+  Tensor forward(const Tensor& x) override;
+};
+TESSERA_MODULE(SiLU);
+
+/// gelu(x, approximate) with approximate "none" (erf) or "tanh". Throws ValueError otherwise.
+class GELUImpl : public Module {
+ public:
+  explicit GELUImpl(std::string approximate = "none");
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  std::string approximate;
+};
+TESSERA_MODULE(GELU);
+
+/// leaky_relu(x, negative_slope), PyTorch's default slope 0.01.
+class LeakyReLUImpl : public Module {
+ public:
+  explicit LeakyReLUImpl(double negative_slope = 0.01) : Module("LeakyReLU"), negative_slope(negative_slope) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  double negative_slope;
+};
+TESSERA_MODULE(LeakyReLU);
+
+/// Returns its input (a placeholder, as torch.nn.Identity).
+class IdentityImpl : public Module {
+ public:
+  IdentityImpl() : Module("Identity") {}
+  Tensor forward(const Tensor& x) override { return x; }
+};
+TESSERA_MODULE(Identity);
+
+/// dropout2d(x, p, training): zeroes whole channels of [N, C, H, W] or [C, H, W] inputs in
+/// training mode; the identity in eval mode. Throws ValueError unless 0 <= p <= 1.
+class Dropout2dImpl : public Module {
+ public:
+  explicit Dropout2dImpl(double p = 0.5);
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  double p;
+};
+TESSERA_MODULE(Dropout2d);
+
+/// unflatten(x, dim, sizes): [N, 12] with (1, {3, 4}) -> [N, 3, 4].
+class UnflattenImpl : public Module {
+ public:
+  UnflattenImpl(int64_t dim, Shape sizes) : Module("Unflatten"), dim(dim), sizes(std::move(sizes)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  int64_t dim;
+  Shape sizes;
+};
+TESSERA_MODULE(Unflatten);
 
 }  // namespace tessera::nn

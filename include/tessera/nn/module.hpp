@@ -3,15 +3,18 @@
 // named buffers (state that is saved but not trained) and named submodules (held by
 // shared_ptr, as libtorch does). Parameter names are dotted paths: "fc1.weight", "0.bias".
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "tessera/device.hpp"
 #include "tessera/dtype.hpp"
+#include "tessera/nn/module_holder.hpp"
 #include "tessera/tensor.hpp"
 
 namespace tessera::nn {
@@ -22,19 +25,25 @@ using StateDict = std::map<std::string, Tensor>;
 
 class Module : public std::enable_shared_from_this<Module> {
  public:
-  /// type_name is what printing shows ("Conv2d"); subclasses pass their own.
-  explicit Module(std::string type_name = "Module") : type_name_(std::move(type_name)) {}
+  /// A module named after its C++ class, as libtorch does it, with the namespace and a
+  /// trailing "Impl" dropped: `struct NetImpl : nn::Module` prints as "Net".
+  Module() = default;
+  /// A module whose printed name is type_name ("Conv2d").
+  explicit Module(std::string type_name) : type_name_(std::move(type_name)) {}
   virtual ~Module() = default;
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
 
   /// The module's computation for one input tensor. The base throws UnsupportedError
-  /// naming the module type (modules with other signatures define their own forward).
+  /// naming the module type (modules with other signatures define their own forward; a
+  /// module holder and Sequential call the forward of the module's own class).
   virtual Tensor forward(const Tensor& x);
   Tensor operator()(const Tensor& x) { return forward(x); }
 
-  /// "Conv2d", "Sequential", or the name the subclass gave.
-  const std::string& type_name() const { return type_name_; }
+  /// "Conv2d", "Sequential", the name the subclass gave, or its class name (see Module()).
+  const std::string& type_name() const;
+  /// libtorch's spelling of type_name().
+  const std::string& name() const { return type_name(); }
 
   // ---- registration ------------------------------------------------------------------
   /// Registers t as parameter `name` (no '.' in it, unique in this module) and returns it.
@@ -48,8 +57,28 @@ class Module : public std::enable_shared_from_this<Module> {
   /// Registers a submodule (its parameters become "name.<param>") and returns it.
   template <typename M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    static_assert(std::is_base_of_v<Module, M>,
+                  "register_module takes a std::shared_ptr to an nn::Module or a module holder (nn::Linear)");
     register_module_impl(name, std::static_pointer_cast<Module>(module));
     return module;
+  }
+  /// Replaces the submodule registered as name (torch's setattr on an existing child,
+  /// libtorch's replace_module) and returns the new one. Throws ValueError when there is no
+  /// submodule of that name or module is null.
+  template <typename M>
+  std::shared_ptr<M> replace_module(const std::string& name, std::shared_ptr<M> module) {
+    replace_module_impl(name, std::static_pointer_cast<Module>(module));
+    return module;
+  }
+  template <typename M>
+  std::shared_ptr<M> replace_module(const std::string& name, ModuleHolder<M> holder) {
+    return replace_module(name, holder.ptr());
+  }
+  /// Registers the module a holder holds: `fc1 = register_module("fc1", nn::Linear(4, 8));`.
+  /// Throws ValueError for an empty holder.
+  template <typename M>
+  std::shared_ptr<M> register_module(const std::string& name, ModuleHolder<M> holder) {
+    return register_module(name, holder.ptr());
   }
 
   // ---- traversal -----------------------------------------------------------------------
@@ -65,6 +94,11 @@ class Module : public std::enable_shared_from_this<Module> {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const;
   /// Every submodule below this one, depth first, with dotted names (this module excluded).
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules() const;
+  /// Every submodule below this one, depth first (named_modules() without the names).
+  std::vector<std::shared_ptr<Module>> modules() const;
+  /// Calls fn on every submodule (depth first, children before their parents, as
+  /// torch.nn.Module.apply) and then on this module; for custom initialisation. Returns *this.
+  Module& apply(const std::function<void(Module&)>& fn);
 
   // ---- mode and placement ----------------------------------------------------------------
   /// Sets training mode here and in every submodule (Dropout uses it). Returns *this.
@@ -103,6 +137,7 @@ class Module : public std::enable_shared_from_this<Module> {
 
  protected:
   void register_module_impl(const std::string& name, std::shared_ptr<Module> module);
+  void replace_module_impl(const std::string& name, std::shared_ptr<Module> module);
 
  private:
   void check_new_name(const std::string& name, const char* what) const;
@@ -110,7 +145,7 @@ class Module : public std::enable_shared_from_this<Module> {
   template <typename F>
   void for_each_tensor(F&& f);
 
-  std::string type_name_;
+  mutable std::string type_name_;
   bool training_ = true;
   std::vector<std::pair<std::string, Tensor>> parameters_;
   std::vector<std::pair<std::string, Tensor>> buffers_;
