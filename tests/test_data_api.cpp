@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tensor_testing.hpp"
+#include "tessera/io/checkpoint.hpp"
 #include "tessera/tessera.hpp"
 
 using namespace tessera;
@@ -580,4 +581,23 @@ TEST_CASE("Loader workers run with grad mode off and one OpenMP thread, and leav
   for (auto& b : *serial) CHECK(b.size() == 4);
   CHECK(seen->grad_on.load() == 0);
   CHECK(autograd::grad_mode_enabled());
+}
+
+TEST_CASE("io::Checkpoint saves and restores a general loader's position", "[data][data_api][checkpoint]") {
+  testing::TempDir dir("data_api_ckpt");
+  auto make = [] {
+    return make_data_loader(IndexedDataset(17).map(transforms::Stack<>()), samplers::RandomSampler(17, 9),
+                            DataLoaderOptions(5).workers(1));
+  };
+  auto straight = make();
+  const std::vector<std::vector<int64_t>> want = epoch_ids(*straight);
+  auto first = make();
+  auto it = first->begin();
+  CHECK(ids(*it) == want[0]);
+  io::Checkpoint save;
+  save.loader(*first).save(dir.file("step-1"), 1);
+  auto second = make();
+  io::Checkpoint load;
+  load.loader(*second).load(dir.file("step-1"));
+  CHECK(epoch_ids(*second) == std::vector<std::vector<int64_t>>(want.begin() + 1, want.end()));
 }
