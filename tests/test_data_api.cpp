@@ -601,3 +601,31 @@ TEST_CASE("io::Checkpoint saves and restores a general loader's position", "[dat
   load.loader(*second).load(dir.file("step-1"));
   CHECK(epoch_ids(*second) == std::vector<std::vector<int64_t>>(want.begin() + 1, want.end()));
 }
+
+TEST_CASE("A user-defined sampler drives the loader; only deterministic samplers are resumable", "[data][data_api]") {
+  // Every other index, as a libtorch user would write a sampler.
+  class EvenSampler : public samplers::Sampler<> {
+   public:
+    explicit EvenSampler(size_t n) : n_(n) {}
+    void reset(std::optional<size_t> new_size = std::nullopt) override {
+      if (new_size) n_ = *new_size;
+      next_ = 0;
+    }
+    std::optional<std::vector<size_t>> next(size_t batch_size) override {
+      std::vector<size_t> out;
+      for (; next_ < n_ && out.size() < batch_size; next_ += 2) out.push_back(next_);
+      if (out.empty()) return std::nullopt;
+      return out;
+    }
+
+   private:
+    size_t n_, next_ = 0;
+  };
+  for (size_t workers : {size_t(0), size_t(2)}) {
+    auto loader = make_data_loader(IndexedDataset(11).map(transforms::Stack<>()), EvenSampler(11),
+                                   DataLoaderOptions(2).workers(workers));
+    CHECK(epoch_ids(*loader) == std::vector<std::vector<int64_t>>{{0, 2}, {4, 6}, {8, 10}});
+    CHECK_THROWS_AS(loader->state_dict(), UnsupportedError);
+    CHECK_THROWS_AS(loader->load_state_dict(SavedState{}), UnsupportedError);
+  }
+}
