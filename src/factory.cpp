@@ -1,7 +1,10 @@
 // Tensor factories.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "tessera/autograd/autograd.hpp"
 #include "tessera/backend.hpp"
@@ -170,6 +173,64 @@ Tensor randn(const Shape& shape, TensorOptions opts) {
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts) {
   TESSERA_CHECK(low < high, ValueError, "randint: low ", low, " must be < high ", high);
   return random_tensor(RandomKind::RandInt, shape, double(low), double(high), opts, "randint");
+}
+
+// ---- linspace, logspace, eye, randperm: built on the host, then moved ----------------------
+
+namespace {
+std::vector<double> values_of_linspace(double start, double end, int64_t steps) {
+  std::vector<double> v(static_cast<std::size_t>(steps));
+  if (steps == 1) v[0] = start;
+  if (steps > 1) {
+    const double step = (end - start) / double(steps - 1);
+    const int64_t half = steps / 2;
+    for (int64_t i = 0; i < steps; ++i)
+      v[std::size_t(i)] = i < half ? start + step * double(i) : end - step * double(steps - 1 - i);
+  }
+  return v;
+}
+
+Tensor from_host(const std::vector<double>& v, const Shape& shape, const TensorOptions& opts) {
+  Tensor t = from_vector<double>(v, shape).to(opts.device, opts.dtype);
+  if (opts.requires_grad) t.requires_grad_(true);
+  return t;
+}
+}  // namespace
+
+Tensor linspace(double start, double end, int64_t steps, TensorOptions opts) {
+  TESSERA_CHECK(steps >= 0, ValueError, "linspace: number of steps must be non-negative, got ", steps);
+  return from_host(values_of_linspace(start, end, steps), Shape{steps}, opts);
+}
+
+Tensor logspace(double start, double end, int64_t steps, double base, TensorOptions opts) {
+  TESSERA_CHECK(steps >= 0, ValueError, "logspace: number of steps must be non-negative, got ", steps);
+  std::vector<double> v = values_of_linspace(start, end, steps);
+  for (double& e : v) e = std::pow(base, e);
+  return from_host(v, Shape{steps}, opts);
+}
+
+Tensor eye(int64_t n, int64_t m, TensorOptions opts) {
+  if (m < 0) m = n;
+  TESSERA_CHECK(n >= 0, ValueError, "eye: n must be non-negative, got ", n);
+  std::vector<double> v(static_cast<std::size_t>(n * m), 0.0);
+  for (int64_t i = 0; i < std::min(n, m); ++i) v[std::size_t(i * m + i)] = 1.0;
+  return from_host(v, Shape{n, m}, opts);
+}
+
+Tensor randperm(int64_t n, TensorOptions opts) {
+  TESSERA_CHECK(n >= 0, ValueError, "randperm: n must be non-negative, got ", n);
+  TESSERA_CHECK(n <= (int64_t(1) << 53), ValueError, "randperm: n = ", n, " is above 2^53");
+  std::vector<double> v(static_cast<std::size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[std::size_t(i)] = double(i);
+  Generator& g = default_generator();
+  const uint64_t offset = g.advance(uint64_t(n));
+  for (int64_t i = n - 1; i > 0; --i) {
+    const Philox4x32 r = philox_block(g.seed(), offset, uint64_t(i));
+    const uint64_t u = uint64_t(r.v[0]) << 32 | r.v[1];
+    const auto j = int64_t((unsigned __int128)u * uint64_t(i + 1) >> 64);
+    std::swap(v[std::size_t(i)], v[std::size_t(j)]);
+  }
+  return from_host(v, Shape{n}, opts);
 }
 
 }  // namespace tessera

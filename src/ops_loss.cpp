@@ -6,6 +6,7 @@
 
 #include "ops_checks.hpp"
 #include "tessera/autograd/autograd.hpp"
+#include "tessera/autograd/function.hpp"
 #include "tessera/error.hpp"
 #include "tessera/ops.hpp"
 
@@ -86,42 +87,48 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction
   return reduce(where(small, mul(square(d), 0.5), mul(sub(ad, 0.5 * delta), delta)), reduction, "huber_loss");
 }
 
+namespace {
+/// The unreduced BCE as a custom autograd function (the library's own user of
+/// autograd::Function): forward -w (t log x + (1 - t) log(1 - x)) with each log clamped at
+/// -100; backward PyTorch's binary_cross_entropy_backward for x, and the exact gradients for
+/// the target and the weight.
+struct BinaryCrossEntropy : autograd::Function<BinaryCrossEntropy> {
+  static Tensor forward(autograd::AutogradContext* ctx, const Tensor& x, const Tensor& t, const Tensor& w) {
+    ctx->save_for_backward({x, t, w});
+    Tensor loss = neg(add(mul(t, clamped_log(x)), mul(add(neg(t), 1.0), clamped_log1m(x))));
+    return w.defined() ? mul(loss, w) : loss;
+  }
+  static autograd::tensor_list backward(autograd::AutogradContext* ctx, autograd::tensor_list grad_outputs) {
+    const auto& saved = ctx->get_saved_variables();
+    const Tensor &x = saved[0], &t = saved[1], &w = saved[2];
+    const Tensor g = w.defined() ? mul(grad_outputs[0], w) : grad_outputs[0];
+    autograd::tensor_list grads(3);
+    // d/dx = w (x - t) / max(x (1 - x), 1e-12); d/dt = w (log(1 - x) - log x), logs clamped.
+    if (ctx->needs_input_grad(0)) grads[0] = div(mul(g, sub(x, t)), clamp(mul(x, add(neg(x), 1.0)), 1e-12));
+    if (ctx->needs_input_grad(1)) grads[1] = mul(g, sub(clamped_log1m(x), clamped_log(x)));
+    if (ctx->needs_input_grad(2))  // d/dw = the unweighted loss, summed down to w's shape by apply
+      grads[2] = mul(grad_outputs[0], neg(add(mul(t, clamped_log(x)), mul(add(neg(t), 1.0), clamped_log1m(x)))));
+    return grads;
+  }
+  static Tensor clamped_log(const Tensor& x) { return clamp(log(x), -100.0); }
+  static Tensor clamped_log1m(const Tensor& x) { return clamp(log1p(neg(x)), -100.0); }
+};
+}  // namespace
+
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction) {
   const char* op = "binary_cross_entropy";
   check_pair(input, target, op);
   check_weight(input, weight, op, "weight");
-  Tensor loss;
   {
     NoGradGuard no_grad;
-    const Tensor x = input.detach(), t = target.detach();
+    const Tensor x = input.detach();
     // PyTorch: "all elements of input should be between 0 and 1" (NaN fails the test too).
     const bool bad = any(logical_or(lt(x, 0.0), logical_or(gt(x, 1.0), ne(x, x)))).item<bool>();
     TESSERA_CHECK(!bad, ValueError, op, ": every input value must be a probability in [0, 1] (input ",
                   shape_str(x.shape()), ", min ", min(x).item<double>(), ", max ", max(x).item<double>(),
                   "); for logits use binary_cross_entropy_with_logits");
-    const Tensor log_x = clamp(log(x), -100.0), log_1mx = clamp(log1p(neg(x)), -100.0);
-    loss = neg(add(mul(t, log_x), mul(add(neg(t), 1.0), log_1mx)));
-    if (weight.defined()) loss = mul(loss, weight.detach());
   }
-  if (recording({&input, &target, &weight})) {
-    const Tensor x = input.detach(), t = target.detach(), w = weight.defined() ? weight.detach() : Tensor();
-    const Shape in_shape = input.shape(), w_shape = weight.defined() ? weight.shape() : Shape{};
-    const bool gi = needs_grad(input), gt_ = needs_grad(target), gw = needs_grad(weight);
-    autograd::record(loss, "BinaryCrossEntropyBackward", {input, target, weight},
-                     [x, t, w, in_shape, w_shape, gi, gt_, gw](const Tensor& g) {
-                       std::vector<Tensor> grads(3);
-                       const Tensor gw_full = w.defined() ? mul(g, w) : g;
-                       // d/dx: w (x - t) / max(x (1 - x), eps); d/dt: w (log(1 - x) - log x), logs clamped.
-                       if (gi) grads[0] = div(mul(gw_full, sub(x, t)), clamp(mul(x, add(neg(x), 1.0)), 1e-12));
-                       if (gt_) grads[1] = mul(gw_full, sub(clamp(log1p(neg(x)), -100.0), clamp(log(x), -100.0)));
-                       if (gw) {
-                         const Tensor l = neg(add(mul(t, clamp(log(x), -100.0)), mul(add(neg(t), 1.0), clamp(log1p(neg(x)), -100.0))));
-                         grads[2] = autograd::sum_to(mul(g, l), w_shape);
-                       }
-                       return grads;
-                     });
-  }
-  return reduce(loss, reduction, op);
+  return reduce(BinaryCrossEntropy::apply(input, target, weight), reduction, op);
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,

@@ -1,6 +1,7 @@
 // Tensor metadata, views, copies and conversion.
 #include "tessera/tensor.hpp"
 
+#include <limits>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -437,6 +438,11 @@ std::shared_ptr<autograd::Node> Tensor::grad_fn() const {
 
 Tensor Tensor::detach() const { return make_view(*this, shape(), strides(), storage_offset()); }
 
+Tensor& Tensor::detach_() {
+  impl().autograd.reset();
+  return *this;
+}
+
 // ---- printing --------------------------------------------------------------------------
 
 namespace {
@@ -534,21 +540,88 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str
 
 Tensor Tensor::sum(const std::vector<int64_t>& dims, bool keepdim) const { return tessera::sum(*this, dims, keepdim); }
 Tensor Tensor::mean(const std::vector<int64_t>& dims, bool keepdim) const { return tessera::mean(*this, dims, keepdim); }
+Tensor Tensor::prod(const std::vector<int64_t>& dims, bool keepdim) const { return tessera::prod(*this, dims, keepdim); }
+Tensor Tensor::var(const std::vector<int64_t>& dims, double c, bool keepdim) const {
+  return tessera::var(*this, dims, c, keepdim);
+}
+Tensor Tensor::std(const std::vector<int64_t>& dims, double c, bool keepdim) const {
+  return tessera::std(*this, dims, c, keepdim);
+}
+Tensor Tensor::all(const std::vector<int64_t>& dims, bool keepdim) const { return tessera::all(*this, dims, keepdim); }
+Tensor Tensor::any(const std::vector<int64_t>& dims, bool keepdim) const { return tessera::any(*this, dims, keepdim); }
 Tensor Tensor::max() const { return tessera::max(*this); }
 Tensor Tensor::min() const { return tessera::min(*this); }
+std::pair<Tensor, Tensor> Tensor::max(int64_t d, bool keepdim) const { return tessera::max(*this, d, keepdim); }
+std::pair<Tensor, Tensor> Tensor::min(int64_t d, bool keepdim) const { return tessera::min(*this, d, keepdim); }
+Tensor Tensor::argmax() const { return tessera::argmax(*this); }
+Tensor Tensor::argmin() const { return tessera::argmin(*this); }
 Tensor Tensor::argmax(int64_t d, bool keepdim) const { return tessera::argmax(*this, d, keepdim); }
 Tensor Tensor::argmin(int64_t d, bool keepdim) const { return tessera::argmin(*this, d, keepdim); }
 Tensor Tensor::matmul(const Tensor& o) const { return tessera::matmul(*this, o); }
-Tensor Tensor::exp() const { return tessera::exp(*this); }
-Tensor Tensor::log() const { return tessera::log(*this); }
-Tensor Tensor::relu() const { return tessera::relu(*this); }
-Tensor Tensor::sigmoid() const { return tessera::sigmoid(*this); }
-Tensor Tensor::tanh() const { return tessera::tanh(*this); }
-Tensor Tensor::abs() const { return tessera::abs(*this); }
-Tensor Tensor::sqrt() const { return tessera::sqrt(*this); }
+Tensor Tensor::mm(const Tensor& o) const { return tessera::mm(*this, o); }
+Tensor Tensor::bmm(const Tensor& o) const { return tessera::bmm(*this, o); }
+#define TESSERA_UNARY_METHOD(name) \
+  Tensor Tensor::name() const { return tessera::name(*this); }
+TESSERA_UNARY_METHOD(exp)
+TESSERA_UNARY_METHOD(log)
+TESSERA_UNARY_METHOD(log1p)
+TESSERA_UNARY_METHOD(relu)
+TESSERA_UNARY_METHOD(sigmoid)
+TESSERA_UNARY_METHOD(tanh)
+TESSERA_UNARY_METHOD(abs)
+TESSERA_UNARY_METHOD(sqrt)
+TESSERA_UNARY_METHOD(rsqrt)
+TESSERA_UNARY_METHOD(neg)
+TESSERA_UNARY_METHOD(sin)
+TESSERA_UNARY_METHOD(cos)
+TESSERA_UNARY_METHOD(square)
+#undef TESSERA_UNARY_METHOD
+Tensor Tensor::clamp(double lo, double hi) const { return tessera::clamp(*this, lo, hi); }
+Tensor Tensor::clamp_min(double lo) const { return tessera::clamp(*this, lo); }
+Tensor Tensor::clamp_max(double hi) const { return tessera::clamp(*this, -std::numeric_limits<double>::infinity(), hi); }
 Tensor Tensor::pow(double e) const { return tessera::pow(*this, e); }
 Tensor Tensor::softmax(int64_t d) const { return tessera::softmax(*this, d); }
 Tensor Tensor::log_softmax(int64_t d) const { return tessera::log_softmax(*this, d); }
+Tensor Tensor::add(const Tensor& o, double alpha) const { return tessera::add(*this, o, alpha); }
+Tensor Tensor::add(double o) const { return tessera::add(*this, o); }
+Tensor Tensor::sub(const Tensor& o, double alpha) const { return tessera::sub(*this, o, alpha); }
+Tensor Tensor::sub(double o) const { return tessera::sub(*this, o); }
+#define TESSERA_BINARY_METHOD(name)                                                  \
+  Tensor Tensor::name(const Tensor& o) const { return tessera::name(*this, o); }
+#define TESSERA_BINARY_METHODS(name) \
+  TESSERA_BINARY_METHOD(name)        \
+  Tensor Tensor::name(double o) const { return tessera::name(*this, o); }
+TESSERA_BINARY_METHODS(mul)
+TESSERA_BINARY_METHODS(div)
+TESSERA_BINARY_METHOD(maximum)
+TESSERA_BINARY_METHOD(minimum)
+TESSERA_BINARY_METHODS(eq)
+TESSERA_BINARY_METHODS(ne)
+TESSERA_BINARY_METHODS(lt)
+TESSERA_BINARY_METHODS(le)
+TESSERA_BINARY_METHODS(gt)
+TESSERA_BINARY_METHODS(ge)
+TESSERA_BINARY_METHOD(logical_and)
+TESSERA_BINARY_METHOD(logical_or)
+#undef TESSERA_BINARY_METHODS
+#undef TESSERA_BINARY_METHOD
+Tensor Tensor::where(const Tensor& c, const Tensor& o) const { return tessera::where(c, *this, o); }
+Tensor Tensor::where(const Tensor& c, double o) const { return tessera::where(c, *this, o); }
+Tensor Tensor::masked_fill(const Tensor& m, double v) const { return tessera::masked_fill(*this, m, v); }
+Tensor Tensor::index_select(int64_t d, const Tensor& i) const { return tessera::index_select(*this, d, i); }
+Tensor Tensor::gather(int64_t d, const Tensor& i) const { return tessera::gather(*this, d, i); }
+Tensor Tensor::scatter_add(int64_t d, const Tensor& i, const Tensor& src) const {
+  return tessera::scatter_add(*this, d, i, src);
+}
+Tensor Tensor::index_add(int64_t d, const Tensor& i, const Tensor& src, double alpha) const {
+  return tessera::index_add(*this, d, i, src, alpha);
+}
+Tensor Tensor::tril(int64_t k) const { return tessera::tril(*this, k); }
+Tensor Tensor::triu(int64_t k) const { return tessera::triu(*this, k); }
+std::pair<Tensor, Tensor> Tensor::topk(int64_t k, int64_t d, bool largest, bool sorted) const {
+  return tessera::topk(*this, k, d, largest, sorted);
+}
+Tensor Tensor::unflatten(int64_t d, const Shape& sizes) const { return tessera::unflatten(*this, d, sizes); }
 Tensor& Tensor::add_(const Tensor& o, double alpha) { return tessera::add_(*this, o, alpha); }
 Tensor& Tensor::add_(double v) { return tessera::add_(*this, v); }
 Tensor& Tensor::sub_(const Tensor& o) { return tessera::sub_(*this, o); }

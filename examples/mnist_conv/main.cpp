@@ -29,6 +29,7 @@
 #include "tessera/data/mnist.hpp"
 #include "tessera/env/report.hpp"
 #include "tessera/io/checkpoint.hpp"
+#include "tessera/io/metrics.hpp"
 #include "tessera/nn/serialize.hpp"
 #include "tessera/ops.hpp"
 #include "tessera/optim/lr_scheduler.hpp"
@@ -66,6 +67,7 @@ struct Args {
   int keep_last = 3;
   std::string checkpoint_dir = "checkpoints";
   std::string resume;
+  std::string metrics;          // JSON lines of per-step and per-epoch metrics (io/metrics.hpp)
   std::string amp = "off";     // mixed precision: off, bf16 (autocast) or fp16 (autocast + GradScaler)
   int64_t crash_at_step = 0;  // testing: SIGKILL itself after this many steps
 };
@@ -296,6 +298,10 @@ int run(const Args& a) {
             << " (" << schedule.str() << "), batch " << a.batch_size << ", seed " << a.seed
             << (a.amp == "off" ? "" : ", amp " + a.amp) << "\n";
 
+  // --metrics: a fresh run starts the file, a resumed one appends to it.
+  std::unique_ptr<io::MetricsWriter> metrics;
+  if (!a.metrics.empty()) metrics = std::make_unique<io::MetricsWriter>(a.metrics, /*append=*/!a.resume.empty());
+
   const auto t_total = Clock::now();
   double train_seconds = 0;
   int64_t train_images = 0;
@@ -334,7 +340,14 @@ int run(const Args& a) {
       ++since_draw;
       images += b.target.size(0);
       if (progress.due(step)) {
-        progress.update(step, images, loss_sum.item<double>() / double(since_draw));
+        const double mean_loss = loss_sum.item<double>() / double(since_draw);
+        progress.update(step, images, mean_loss);
+        if (metrics)
+          metrics->write("step", {{"epoch", double(epoch)},
+                                  {"step", double(global_step)},
+                                  {"loss", mean_loss},
+                                  {"lr", opt->lr()},
+                                  {"images_per_s", double(images) / std::max(progress.elapsed(), 1e-9)}});
         since_draw = 0;
       }
       // A checkpoint after the epoch's last step waits for the end-of-epoch schedule step.
@@ -358,6 +371,15 @@ int run(const Args& a) {
     std::printf("epoch %d: test loss %.4f, accuracy %lld/%lld (%.2f%%), train %.1f s, test %.1f s, train loss %.4f\n", epoch,
                 r.loss, (long long)r.correct, (long long)r.total, r.total ? 100.0 * double(r.correct) / double(r.total) : 0.0,
                 epoch_seconds, seconds_since(t_eval), train_loss);
+    if (metrics)
+      metrics->write("epoch", {{"epoch", double(epoch)},
+                               {"step", double(global_step)},
+                               {"train_loss", train_loss},
+                               {"test_loss", r.loss},
+                               {"test_accuracy", r.total ? double(r.correct) / double(r.total) : std::nan("")},
+                               {"lr", opt->lr()},
+                               {"train_seconds", epoch_seconds},
+                               {"images_per_s", double(images) / std::max(epoch_seconds, 1e-9)}});
     if (scaler.is_enabled())
       std::printf("amp %s: loss scale %g, %lld steps skipped so far (inf/NaN gradients)\n", a.amp.c_str(),
                   scaler.get_scale(), (long long)scaler.skipped_steps());
@@ -425,6 +447,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--resume", a.resume, "continue from a checkpoint folder, or the newest one in a run's folder")
       ->check(CLI::ExistingDirectory);
+  app.add_option("--metrics", a.metrics,
+                 "append per-step (every --log-interval steps) and per-epoch metrics to FILE as JSON lines "
+                 "(scripts/plot-metrics draws them)");
   app.add_option("--amp", a.amp,
                  "mixed precision: off, bf16 (autocast) or fp16 (autocast and dynamic loss scaling)")
       ->check(CLI::IsMember({"off", "bf16", "fp16"}))

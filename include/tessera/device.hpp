@@ -36,4 +36,8 @@ struct Device {
 
 std::ostream& operator<<(std::ostream& os, Device d);
 
+/// libtorch's device-type constants: `x.to(kCUDA)` is cuda:0, `Device(kCUDA, 1)` cuda:1.
+constexpr DeviceType kCPU = DeviceType::CPU;
+constexpr DeviceType kCUDA = DeviceType::CUDA;
+
 }  // namespace tessera

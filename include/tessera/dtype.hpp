@@ -50,6 +50,12 @@ constexpr DType kFloat64 = DType::Float64;
 constexpr DType kFloat16 = DType::Float16;
 constexpr DType kHalf = DType::Float16;
 constexpr DType kBFloat16 = DType::BFloat16;
+/// libtorch's short spellings (torch::kFloat, torch::kLong, ...).
+constexpr DType kFloat = DType::Float32;
+constexpr DType kDouble = DType::Float64;
+constexpr DType kLong = DType::Int64;
+constexpr DType kInt = DType::Int32;
+constexpr DType kByte = DType::UInt8;
 
 /// Bytes per element.
 constexpr std::size_t itemsize(DType t) {

@@ -8,6 +8,8 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tessera/device.hpp"
@@ -142,24 +144,108 @@ class Tensor {
   /// Same data, no autograd history.
   Tensor detach() const;
 
+  /// Detaches this tensor in place (torch's detach_): it becomes a leaf that does not require
+  /// grad; its gradient, if any, is dropped. Other tensors sharing the data are unaffected.
+  Tensor& detach_();
+
   // ---- methods mirroring ops.hpp ------------------------------------------------------
+  // Each is the free function of the same name in ops.hpp with this tensor first (see there
+  // for shapes, semantics and errors), as torch.Tensor's methods are. The one-dim overloads
+  // of the reductions (x.sum(1), x.max(1)) take an integer; a brace list ({0, 1}) or nothing
+  // picks the dims overload.
   Tensor sum(const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
   Tensor mean(const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
+  Tensor prod(const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
+  Tensor var(const std::vector<int64_t>& dims = {}, double correction = 1.0, bool keepdim = false) const;
+  Tensor std(const std::vector<int64_t>& dims = {}, double correction = 1.0, bool keepdim = false) const;
+  Tensor all(const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
+  Tensor any(const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
+  template <typename I, std::enable_if_t<std::is_integral_v<I>, int> = 0>
+  Tensor sum(I dim, bool keepdim = false) const { return sum(std::vector<int64_t>{int64_t(dim)}, keepdim); }
+  template <typename I, std::enable_if_t<std::is_integral_v<I>, int> = 0>
+  Tensor mean(I dim, bool keepdim = false) const { return mean(std::vector<int64_t>{int64_t(dim)}, keepdim); }
+  template <typename I, std::enable_if_t<std::is_integral_v<I>, int> = 0>
+  Tensor prod(I dim, bool keepdim = false) const { return prod(std::vector<int64_t>{int64_t(dim)}, keepdim); }
+  template <typename I, std::enable_if_t<std::is_integral_v<I>, int> = 0>
+  Tensor var(I dim, double correction = 1.0, bool keepdim = false) const {
+    return var(std::vector<int64_t>{int64_t(dim)}, correction, keepdim);
+  }
+  template <typename I, std::enable_if_t<std::is_integral_v<I>, int> = 0>
+  Tensor std(I dim, double correction = 1.0, bool keepdim = false) const {
+    return std(std::vector<int64_t>{int64_t(dim)}, correction, keepdim);
+  }
   Tensor max() const;
   Tensor min() const;
+  /// Values and int64 indices along dim: `auto [values, indices] = x.max(1);`.
+  std::pair<Tensor, Tensor> max(int64_t dim, bool keepdim = false) const;
+  std::pair<Tensor, Tensor> min(int64_t dim, bool keepdim = false) const;
+  Tensor argmax() const;
+  Tensor argmin() const;
   Tensor argmax(int64_t dim, bool keepdim = false) const;
   Tensor argmin(int64_t dim, bool keepdim = false) const;
   Tensor matmul(const Tensor& other) const;
+  Tensor mm(const Tensor& other) const;
+  Tensor bmm(const Tensor& other) const;
   Tensor exp() const;
   Tensor log() const;
+  Tensor log1p() const;
   Tensor relu() const;
   Tensor sigmoid() const;
   Tensor tanh() const;
   Tensor abs() const;
   Tensor sqrt() const;
+  Tensor rsqrt() const;
+  Tensor neg() const;
+  Tensor sin() const;
+  Tensor cos() const;
+  Tensor square() const;
+  Tensor clamp(double min, double max) const;
+  Tensor clamp_min(double min) const;
+  Tensor clamp_max(double max) const;
   Tensor pow(double exponent) const;
   Tensor softmax(int64_t dim) const;
   Tensor log_softmax(int64_t dim) const;
+  Tensor add(const Tensor& other, double alpha = 1.0) const;
+  Tensor add(double other) const;
+  Tensor sub(const Tensor& other, double alpha = 1.0) const;
+  Tensor sub(double other) const;
+  Tensor mul(const Tensor& other) const;
+  Tensor mul(double other) const;
+  Tensor div(const Tensor& other) const;
+  Tensor div(double other) const;
+  Tensor maximum(const Tensor& other) const;
+  Tensor minimum(const Tensor& other) const;
+  Tensor eq(const Tensor& other) const;
+  Tensor ne(const Tensor& other) const;
+  Tensor lt(const Tensor& other) const;
+  Tensor le(const Tensor& other) const;
+  Tensor gt(const Tensor& other) const;
+  Tensor ge(const Tensor& other) const;
+  Tensor eq(double other) const;
+  Tensor ne(double other) const;
+  Tensor lt(double other) const;
+  Tensor le(double other) const;
+  Tensor gt(double other) const;
+  Tensor ge(double other) const;
+  Tensor logical_and(const Tensor& other) const;
+  Tensor logical_or(const Tensor& other) const;
+  /// torch.Tensor.where: condition ? this : other.
+  Tensor where(const Tensor& condition, const Tensor& other) const;
+  Tensor where(const Tensor& condition, double other) const;
+  Tensor masked_fill(const Tensor& mask, double value) const;
+  Tensor index_select(int64_t dim, const Tensor& index) const;
+  Tensor gather(int64_t dim, const Tensor& index) const;
+  Tensor scatter_add(int64_t dim, const Tensor& index, const Tensor& src) const;
+  Tensor index_add(int64_t dim, const Tensor& index, const Tensor& src, double alpha = 1.0) const;
+  Tensor tril(int64_t diagonal = 0) const;
+  Tensor triu(int64_t diagonal = 0) const;
+  std::pair<Tensor, Tensor> topk(int64_t k, int64_t dim = -1, bool largest = true, bool sorted = true) const;
+  Tensor unflatten(int64_t dim, const Shape& sizes) const;
+  // The shape and dtype of another tensor.
+  Tensor view_as(const Tensor& other) const { return view(other.shape()); }
+  Tensor reshape_as(const Tensor& other) const { return reshape(other.shape()); }
+  Tensor expand_as(const Tensor& other) const { return expand(other.shape()); }
+  Tensor type_as(const Tensor& other) const { return to(other.dtype()); }
   Tensor& add_(const Tensor& other, double alpha = 1.0);
   Tensor& add_(double value);
   Tensor& sub_(const Tensor& other);
@@ -210,6 +296,20 @@ Tensor arange(double start, double end, double step = 1.0);
 Tensor arange(double start, double end, double step, TensorOptions opts);
 Tensor arange(double end);
 Tensor arange(double end, TensorOptions opts);
+/// steps values from start to end inclusive, evenly spaced, as torch.linspace: element i is
+/// start + i * (end - start) / (steps - 1), computed from the nearer end so both ends are
+/// exact (PyTorch's rule); steps = 1 gives [start]. Float32 by default; an integer dtype
+/// truncates. Throws ValueError for steps < 0.
+Tensor linspace(double start, double end, int64_t steps, TensorOptions opts = {});
+/// base ** linspace(start, end, steps), as torch.logspace.
+Tensor logspace(double start, double end, int64_t steps, double base = 10.0, TensorOptions opts = {});
+/// The n x m identity (m = n when m < 0), as torch.eye. Throws ValueError for n < 0.
+Tensor eye(int64_t n, int64_t m = -1, TensorOptions opts = {});
+/// A random permutation of 0..n-1 (int64 by default), as torch.randperm: a Fisher-Yates
+/// shuffle driven by the default generator (n Philox counters; index j for position i is
+/// floor(u * (i + 1)) of a 64-bit uniform u, bias below 2^-32), so it is reproducible under
+/// manual_seed and the same on every device. Throws ValueError for n < 0.
+Tensor randperm(int64_t n, TensorOptions opts = {DType::Int64});
 /// Copies values into a new CPU tensor of shape (numel must match) and moves it to opts.device.
 template <typename T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptions opts);

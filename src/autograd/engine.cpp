@@ -122,7 +122,7 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
       if (!nx) continue;
       if (i < grads.size() && grads[i].defined()) {
         Tensor& acc = pending[nx];
-        acc = acc.defined() ? add(acc, grads[i]) : grads[i];
+        acc = acc.defined() ? tessera::add(acc, grads[i]) : grads[i];
       }
       if (--deps[nx] == 0) ready.push_back(nx);
     }

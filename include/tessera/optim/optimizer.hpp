@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 #include <utility>
+#include <tuple>
 #include <vector>
 
 #include "tessera/io/saved_state.hpp"
@@ -80,7 +81,7 @@ class Optimizer {
 };
 
 struct SGDOptions {
-  explicit SGDOptions(double lr) : lr_(lr) {}
+  SGDOptions(double lr) : lr_(lr) {}  // NOLINT: implicit, so SGD(params, 0.1) reads as libtorch's
   SGDOptions& momentum(double m) { momentum_ = m; return *this; }
   SGDOptions& dampening(double d) { dampening_ = d; return *this; }
   SGDOptions& weight_decay(double w) { weight_decay_ = w; return *this; }
@@ -115,8 +116,10 @@ class SGD : public Optimizer {
 };
 
 struct AdamOptions {
-  explicit AdamOptions(double lr = 1e-3) : lr_(lr) {}
+  AdamOptions(double lr = 1e-3) : lr_(lr) {}  // NOLINT: implicit, so Adam(params, 1e-3) reads as libtorch's
   AdamOptions& betas(double b1, double b2) { beta1_ = b1; beta2_ = b2; return *this; }
+  /// libtorch's spelling: betas(std::make_tuple(0.9, 0.999)).
+  AdamOptions& betas(const std::tuple<double, double>& b) { return betas(std::get<0>(b), std::get<1>(b)); }
   AdamOptions& eps(double e) { eps_ = e; return *this; }
   AdamOptions& weight_decay(double w) { weight_decay_ = w; return *this; }
   AdamOptions& amsgrad(bool a) { amsgrad_ = a; return *this; }
@@ -154,10 +157,17 @@ class Adam : public Optimizer {
 /// AdamW (Loshchilov & Hutter 2019), as torch.optim.AdamW: Adam without the L2 term in the
 /// gradient, and p = p * (1 - lr * weight_decay) before the Adam update. The default
 /// weight decay is PyTorch's 1e-2.
+/// AdamW's options: AdamOptions with PyTorch's AdamW default weight_decay 1e-2.
+struct AdamWOptions : AdamOptions {
+  AdamWOptions(double lr = 1e-3) : AdamOptions(lr) { weight_decay_ = 1e-2; }  // NOLINT(google-explicit-constructor)
+};
+
 class AdamW : public Adam {
  public:
-  AdamW(std::vector<Tensor> params, const AdamOptions& options = AdamOptions().weight_decay(1e-2))
+  AdamW(std::vector<Tensor> params, const AdamOptions& options = AdamWOptions())
       : Adam(std::move(params), options, true) {}
+  /// AdamW(params, lr): PyTorch's defaults with this learning rate (weight_decay 1e-2).
+  AdamW(std::vector<Tensor> params, double lr) : AdamW(std::move(params), AdamWOptions(lr)) {}
 };
 
 }  // namespace tessera::optim
