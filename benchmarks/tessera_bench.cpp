@@ -297,10 +297,7 @@ void register_dataloader() {
     Tensor images = randint(0, 256, {n, 28, 28}, TensorOptions(kUInt8));
     Tensor labels = randint(0, 10, {n}, TensorOptions(kInt64));
     data::MnistDataset ds(images, labels);
-    data::DataLoaderOptions o;
-    o.shuffle = true;
-    o.mean = 0.2860f;
-    o.std = 0.3530f;
+    auto o = data::MnistLoaderOptions().shuffle(true).mean(0.2860f).std(0.3530f);
     data::DataLoader loader(ds, o);
     run(state, Device::cpu(), WorkKind::Bytes, 5.0 * 784.0 * double(n), nothing, [&] {
       for (const data::Batch& b : loader) benchmark::DoNotOptimize(b.data.raw_data());

@@ -40,9 +40,9 @@ void check_training_state(const tessera::io::Metadata& meta, const tessera::io::
   static optim::StepLR sched(adam, 2, 0.5);
   static data::DataLoader loader(
       data::MnistDataset(zeros({8, 2, 2}, TensorOptions(kUInt8)), zeros({8}, TensorOptions(kInt64))), [] {
-        data::DataLoaderOptions o;
-        o.batch_size = 3;
-        o.shuffle = true;
+        data::MnistLoaderOptions o;
+        o.batch_size(3);
+        o.shuffle(true);
         return o;
       }());
   auto attempt = [&](const char* key, auto&& load, auto&& save) {

@@ -161,6 +161,9 @@ TEST_CASE("tessera.hpp alone reaches every namespace", "[api]") {
   optim::SGD opt(net->parameters(), 0.01);
   data::MnistDataset ds(zeros({2, 4, 4}, kUInt8), from_vector<int64_t>({0, 1}));
   CHECK(ds.size() == 2);
+  auto loader = data::make_data_loader(data::datasets::MNIST(ds).map(data::transforms::Stack<>()),
+                                       data::samplers::SequentialSampler(2), data::DataLoaderOptions(2));
+  CHECK(loader->begin()->data.shape() == Shape{2, 1, 4, 4});
   io::TensorMap saved{{"w", ones({2})}};
   CHECK(saved.size() == 1);
   CHECK_FALSE(amp::is_autocast_enabled(DeviceType::CPU));

@@ -85,13 +85,13 @@ struct Run {
     sched = std::make_unique<optim::CosineAnnealingLR>(*opt, 12, 1e-4);
     ckpt.model(*net).optimizer(*opt).scheduler(*sched).loader(loader).generator(default_generator());
   }
-  static data::DataLoaderOptions options() {
-    data::DataLoaderOptions o;
-    o.batch_size = 8;
-    o.shuffle = true;
-    o.seed = 11;
-    o.mean = 0.5f;
-    o.std = 0.25f;
+  static data::MnistLoaderOptions options() {
+    data::MnistLoaderOptions o;
+    o.batch_size(8);
+    o.shuffle(true);
+    o.seed(11);
+    o.mean(0.5f);
+    o.std(0.25f);
     return o;
   }
   /// Trains until `until` steps are done (5 batches per epoch), saving at `save_at` to dir.
@@ -256,7 +256,7 @@ TEST_CASE("scheduler and loader state_dict", "[checkpoint]") {
   CHECK(nlohmann::json::parse(l1.state_dict().json)["epoch"] == 2);
   CHECK(nlohmann::json::parse(l1.state_dict().json)["batch"] == 0);
   auto other = Run::options();
-  other.seed = 12;
+  other.seed(12);
   data::DataLoader l3(small_dataset(40), other);
   CHECK_THROWS_WITH(l3.load_state_dict(mid), Contains("seed 11 (now 12)"));
   data::DataLoader l4(small_dataset(41), Run::options());

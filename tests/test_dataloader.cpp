@@ -17,7 +17,7 @@
 using namespace tessera;
 using data::Batch;
 using data::DataLoader;
-using data::DataLoaderOptions;
+using data::MnistLoaderOptions;
 using data::MnistDataset;
 
 namespace {
@@ -83,9 +83,9 @@ TEST_CASE("DataLoader batch count and sizes, with and without drop_last", "[data
       {5, true, 2, {5, 5}},        {20, false, 1, {10}},    {20, true, 0, {}},
       {1, false, 10, std::vector<int64_t>(10, 1)}};
   for (const Case& c : cases) {
-    DataLoaderOptions o;
-    o.batch_size = c.bs;
-    o.drop_last = c.drop;
+    MnistLoaderOptions o;
+    o.batch_size(c.bs);
+    o.drop_last(c.drop);
     DataLoader loader(ds, o);
     INFO("batch_size " << c.bs << " drop_last " << c.drop);
     CHECK(loader.num_batches() == c.batches);
@@ -97,15 +97,15 @@ TEST_CASE("DataLoader batch count and sizes, with and without drop_last", "[data
     for (size_t i = 0; i < seen.size(); ++i) CHECK(seen[i] == int64_t(i));
   }
   // An empty dataset gives no batches.
-  DataLoader empty_loader(ds.first(0), DataLoaderOptions{});
+  DataLoader empty_loader(ds.first(0), MnistLoaderOptions{});
   CHECK(empty_loader.num_batches() == 0);
   CHECK(empty_loader.begin() == empty_loader.end());
 }
 
 TEST_CASE("DataLoader batches have the documented shapes, dtypes and targets", "[data][dataloader]") {
   MnistDataset ds = indexed_dataset(7, 5, 6);
-  DataLoaderOptions o;
-  o.batch_size = 4;
+  MnistLoaderOptions o;
+  o.batch_size(4);
   DataLoader loader(ds, o);
   auto it = loader.begin();
   REQUIRE(it != loader.end());
@@ -126,10 +126,10 @@ TEST_CASE("DataLoader normalises as (pixel/255 - mean)/std", "[data][dataloader]
   Tensor images = from_vector<uint8_t>({0, 51, 255, 128, 1, 254}, {2, 1, 3});
   Tensor labels = from_vector<int64_t>({3, 8});
   MnistDataset ds(images, labels);
-  DataLoaderOptions o;
-  o.batch_size = 2;
-  o.mean = 0.5f;
-  o.std = 0.5f;
+  MnistLoaderOptions o;
+  o.batch_size(2);
+  o.mean(0.5f);
+  o.std(0.5f);
   DataLoader loader(ds, o);
   Batch b = *loader.begin();
   const float* x = b.data.data_ptr<float>();
@@ -143,8 +143,8 @@ TEST_CASE("DataLoader normalises as (pixel/255 - mean)/std", "[data][dataloader]
   std::vector<uint8_t> all(256);
   std::iota(all.begin(), all.end(), 0);
   MnistDataset every(from_vector<uint8_t>(all, {1, 16, 16}), from_vector<int64_t>({0}));
-  o.mean = 0.1307f;
-  o.std = 0.3081f;
+  o.mean(0.1307f);
+  o.std(0.3081f);
   DataLoader mnist(every, o);
   b = *mnist.begin();
   x = b.data.data_ptr<float>();
@@ -166,10 +166,10 @@ TEST_CASE("DataLoader normalises as (pixel/255 - mean)/std", "[data][dataloader]
 TEST_CASE("DataLoader shuffle is deterministic, a permutation, and new every epoch", "[data][dataloader]") {
   const int64_t n = 1000;
   MnistDataset ds = indexed_dataset(n);
-  DataLoaderOptions o;
-  o.batch_size = 64;
-  o.shuffle = true;
-  o.seed = 1234;
+  MnistLoaderOptions o;
+  o.batch_size(64);
+  o.shuffle(true);
+  o.seed(1234);
   DataLoader a(ds, o), b(ds, o);
 
   std::vector<int64_t> a0 = epoch_indices(a), a1 = epoch_indices(a), a2 = epoch_indices(a);
@@ -190,13 +190,13 @@ TEST_CASE("DataLoader shuffle is deterministic, a permutation, and new every epo
   a.set_epoch(1);
   CHECK(epoch_indices(a) == a1);  // set_epoch reproduces an epoch
 
-  o.seed = 1235;
+  o.seed(1235);
   DataLoader c(ds, o);
   CHECK(epoch_indices(c) != a0);  // another seed: another order
 
   // drop_last drops the tail of the shuffled order, not the same examples every epoch.
-  o.seed = 1234;
-  o.drop_last = true;
+  o.seed(1234);
+  o.drop_last(true);
   DataLoader d(ds, o);
   std::vector<int64_t> d0 = epoch_indices(d);
   CHECK(d0.size() == 960);
@@ -210,22 +210,22 @@ TEST_CASE("DataLoader shuffle order is pinned (same on every platform)", "[data]
   // (k, 0, epoch_lo, epoch_hi) under key (seed_lo, seed_hi), rejection below 2^64 mod
   // bound, and Fisher-Yates from the end.
   MnistDataset ds = indexed_dataset(10);
-  DataLoaderOptions o;
-  o.shuffle = true;
-  o.seed = 42;
+  MnistLoaderOptions o;
+  o.shuffle(true);
+  o.seed(42);
   DataLoader loader(ds, o);
   CHECK(loader.order(0) == std::vector<int64_t>{6, 2, 1, 8, 4, 3, 0, 5, 7, 9});
   CHECK(loader.order(3) == std::vector<int64_t>{9, 4, 6, 5, 0, 2, 1, 3, 8, 7});
-  o.seed = 0x123456789abcdefULL;
+  o.seed(0x123456789abcdefULL);
   CHECK(DataLoader(ds, o).order(7) == std::vector<int64_t>{0, 6, 2, 5, 7, 8, 1, 3, 9, 4});
 }
 
 TEST_CASE("DataLoader shuffle is uniform over permutations", "[data][dataloader]") {
   // 4 elements: 24 permutations, 24000 epochs -> each about 1000 times (sd ~31).
   MnistDataset ds = indexed_dataset(4);
-  DataLoaderOptions o;
-  o.shuffle = true;
-  o.seed = 7;
+  MnistLoaderOptions o;
+  o.shuffle(true);
+  o.seed(7);
   DataLoader loader(ds, o);
   std::map<std::vector<int64_t>, int> counts;
   for (uint64_t e = 0; e < 24000; ++e) counts[loader.order(e)]++;
@@ -238,17 +238,17 @@ TEST_CASE("DataLoader shuffle is uniform over permutations", "[data][dataloader]
 
 TEST_CASE("DataLoader rejects bad options and indices", "[data][dataloader]") {
   MnistDataset ds = indexed_dataset(5);
-  DataLoaderOptions o;
-  o.batch_size = 0;
+  MnistLoaderOptions o;
+  o.batch_size(0);
   CHECK_THROWS_AS(DataLoader(ds, o), ValueError);
   CHECK_THROWS_WITH(DataLoader(ds, o), Catch::Contains("batch_size"));
-  o.batch_size = 2;
-  o.std = 0.f;
+  o.batch_size(2);
+  o.std(0.f);
   CHECK_THROWS_AS(DataLoader(ds, o), ValueError);
-  o.std = 1.f;
-  o.mean = NAN;
+  o.std(1.f);
+  o.mean(NAN);
   CHECK_THROWS_AS(DataLoader(ds, o), ValueError);
-  o.mean = 0.f;
+  o.mean(0.f);
   DataLoader loader(ds, o);
   CHECK_THROWS_AS(loader.collate({0, 5}), IndexError);
   CHECK_THROWS_WITH(loader.collate({0, 5}), Catch::Contains("index 5") && Catch::Contains("5 examples"));
@@ -265,10 +265,10 @@ TEST_CASE("DataLoader: a shuffled MNIST-sized epoch yields every image exactly o
   for (int64_t i = 0; i < images.numel(); ++i) px[i] = uint8_t((i * 2654435761u) >> 24);
   Tensor labels = arange(0, double(n), 1, TensorOptions(kInt64));
   MnistDataset ds(images, labels);
-  DataLoaderOptions o;
-  o.shuffle = true;
-  o.mean = 0.2860f;
-  o.std = 0.3530f;
+  MnistLoaderOptions o;
+  o.shuffle(true);
+  o.mean(0.2860f);
+  o.std(0.3530f);
   DataLoader loader(ds, o);
   std::vector<int> seen(size_t(n), 0);
   int64_t mismatches = 0, in_order = 0, previous = -1;

@@ -201,17 +201,15 @@ int run(const Args& a) {
   if (a.test_limit > 0) test_set = test_set.first(a.test_limit);
   auto [mean, stdev] = normalization(a);
 
-  data::DataLoaderOptions train_opts;
-  train_opts.batch_size = a.batch_size;
-  train_opts.shuffle = true;
-  train_opts.seed = a.seed;
-  train_opts.mean = mean;
-  train_opts.std = stdev;
-  train_opts.device = device;
+  auto train_opts = data::MnistLoaderOptions()
+                        .batch_size(a.batch_size)
+                        .shuffle(true)
+                        .seed(a.seed)
+                        .mean(mean)
+                        .std(stdev)
+                        .device(device);
   data::DataLoader train_loader(train_set, train_opts);
-  data::DataLoaderOptions test_opts = train_opts;
-  test_opts.batch_size = a.test_batch_size;
-  test_opts.shuffle = false;
+  auto test_opts = data::MnistLoaderOptions(train_opts).batch_size(a.test_batch_size).shuffle(false);
   data::DataLoader test_loader(test_set, test_opts);
 
   manual_seed(a.seed);

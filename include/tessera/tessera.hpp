@@ -7,9 +7,7 @@
 #include "tessera/autograd/function.hpp"
 #include "tessera/autograd/gradcheck.hpp"
 #include "tessera/backend.hpp"
-#include "tessera/data/dataloader.hpp"
-#include "tessera/data/idx.hpp"
-#include "tessera/data/mnist.hpp"
+#include "tessera/data/data.hpp"  // datasets, transforms, samplers, loaders (MNIST, IDX included)
 #include "tessera/deterministic.hpp"
 #include "tessera/device.hpp"
 #include "tessera/dtype.hpp"

@@ -15,5 +15,14 @@ int main() {
     std::cerr << "consumer: expected sum 134, got " << s << "\n";
     return 1;
   }
+  // The data API through the installed headers: a TensorDataset loaded by two worker threads.
+  auto loader = data::make_data_loader(data::datasets::TensorDataset(a, b).map(data::transforms::Stack<>()),
+                                       data::samplers::SequentialSampler(2), data::DataLoaderOptions(1).workers(2));
+  float total = 0;
+  for (auto& batch : *loader) total += batch.data.sum().item<float>() + batch.target.sum().item<float>();
+  if (std::abs(total - 36.0f) > 1e-4f) {
+    std::cerr << "consumer: expected the batches to sum to 36, got " << total << "\n";
+    return 1;
+  }
   return 0;
 }

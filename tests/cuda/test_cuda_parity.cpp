@@ -876,12 +876,7 @@ TEST_CASE("cuda: a steady training step neither drains the device nor calls cuda
   const int64_t n = 24, batch = 4;
   Tensor images = randint(0, 256, {n, 28, 28}).to(kUInt8), labels = randint(0, 10, {n});
   data::MnistDataset ds(images, labels);
-  data::DataLoaderOptions o;
-  o.batch_size = batch;
-  o.shuffle = true;
-  o.mean = 0.2860f;
-  o.std = 0.3530f;
-  o.device = kCuda;
+  auto o = data::MnistLoaderOptions().batch_size(batch).shuffle(true).mean(0.2860f).std(0.3530f).device(kCuda);
   data::DataLoader loader(ds, o);
   auto net = std::make_shared<mnist_conv::Net>();
   net->to(kCuda);

@@ -56,7 +56,7 @@ class Checkpoint {
   Checkpoint& model(nn::Module& m) { model_ = &m; return *this; }
   Checkpoint& optimizer(optim::Optimizer& o) { optimizer_ = &o; return *this; }
   Checkpoint& scheduler(optim::LRScheduler& s) { scheduler_ = &s; return *this; }
-  Checkpoint& loader(data::DataLoader& l) { loader_ = &l; return *this; }
+  Checkpoint& loader(data::ResumableLoader& l) { loader_ = &l; return *this; }
   Checkpoint& generator(Generator& g) { generator_ = &g; return *this; }
   /// The loss scale and its good-step count (a disabled scaler saves and restores nothing).
   Checkpoint& scaler(amp::GradScaler& s) { scaler_ = &s; return *this; }
@@ -85,7 +85,7 @@ class Checkpoint {
   nn::Module* model_ = nullptr;
   optim::Optimizer* optimizer_ = nullptr;
   optim::LRScheduler* scheduler_ = nullptr;
-  data::DataLoader* loader_ = nullptr;
+  data::ResumableLoader* loader_ = nullptr;
   Generator* generator_ = nullptr;
   amp::GradScaler* scaler_ = nullptr;
   int rank_ = 0, world_size_ = 1;
