@@ -68,29 +68,27 @@ struct AutogradMeta {
 bool grad_mode_enabled();
 void set_grad_mode(bool enabled);
 
-/// RAII: disables recording in its scope, as torch::NoGradGuard.
-class NoGradGuard {
+/// RAII: sets grad mode in its scope and restores it after (libtorch's AutoGradMode).
+class AutoGradMode {
  public:
-  NoGradGuard() : prev_(grad_mode_enabled()) { set_grad_mode(false); }
-  ~NoGradGuard() { set_grad_mode(prev_); }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  explicit AutoGradMode(bool enabled) : prev_(grad_mode_enabled()) { set_grad_mode(enabled); }
+  ~AutoGradMode() { set_grad_mode(prev_); }
+  AutoGradMode(const AutoGradMode&) = delete;
+  AutoGradMode& operator=(const AutoGradMode&) = delete;
 
  private:
   bool prev_;
 };
 
-/// RAII: enables recording in its scope (torch.enable_grad / libtorch's AutoGradMode(true)),
-/// e.g. to take gradients inside a function called under NoGradGuard.
-class EnableGradGuard {
- public:
-  EnableGradGuard() : prev_(grad_mode_enabled()) { set_grad_mode(true); }
-  ~EnableGradGuard() { set_grad_mode(prev_); }
-  EnableGradGuard(const EnableGradGuard&) = delete;
-  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+/// RAII: disables recording in its scope, as torch::NoGradGuard.
+struct NoGradGuard : AutoGradMode {
+  NoGradGuard() : AutoGradMode(false) {}
+};
 
- private:
-  bool prev_;
+/// RAII: enables recording in its scope (torch.enable_grad), e.g. to take gradients inside
+/// a function called under NoGradGuard.
+struct EnableGradGuard : AutoGradMode {
+  EnableGradGuard() : AutoGradMode(true) {}
 };
 
 /// True when recording is on and any input requires grad.

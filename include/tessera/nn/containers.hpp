@@ -16,6 +16,16 @@
 #include "tessera/tensor.hpp"
 
 namespace tessera::detail {
+/// m as a T, for the containers' ptr<T>(key): ValueError naming the container, the key and
+/// both types when it is not one.
+template <typename T, typename Key>
+std::shared_ptr<T> module_as(const std::shared_ptr<nn::Module>& m, const char* container, const Key& key) {
+  auto t = std::dynamic_pointer_cast<T>(m);
+  TESSERA_CHECK(t != nullptr, ValueError, container, "::ptr<", holder_type_name(typeid(T).name()), ">(", key,
+                "): the module is a ", m->type_name());
+  return t;
+}
+
 template <typename M, typename = void>
 struct has_tensor_forward : std::false_type {};
 template <typename M>
@@ -97,12 +107,7 @@ class SequentialImpl : public Module {
   /// The i-th module as its class T. Throws IndexError when out of range and ValueError
   /// naming both types when it is not a T.
   template <typename T>
-  std::shared_ptr<T> ptr(std::size_t i) const {
-    auto m = std::dynamic_pointer_cast<T>((*this)[i]);
-    TESSERA_CHECK(m != nullptr, ValueError, "Sequential::ptr<", detail::holder_type_name(typeid(T).name()),
-                  ">(", i, "): module ", i, " is a ", (*this)[i]->type_name());
-    return m;
-  }
+  std::shared_ptr<T> ptr(std::size_t i) const { return ::tessera::detail::module_as<T>((*this)[i], "Sequential", i); }
   template <typename T>
   T& at(std::size_t i) const { return *ptr<T>(i); }
 
@@ -146,12 +151,7 @@ class ModuleListImpl : public Module {
   std::shared_ptr<Module> ptr(std::size_t i) const { return (*this)[i]; }
   /// The i-th module as T (ValueError naming both types when it is not a T).
   template <typename T>
-  std::shared_ptr<T> ptr(std::size_t i) const {
-    auto m = std::dynamic_pointer_cast<T>((*this)[i]);
-    TESSERA_CHECK(m != nullptr, ValueError, "ModuleList::ptr<", detail::holder_type_name(typeid(T).name()),
-                  ">(", i, "): module ", i, " is a ", (*this)[i]->type_name());
-    return m;
-  }
+  std::shared_ptr<T> ptr(std::size_t i) const { return ::tessera::detail::module_as<T>((*this)[i], "ModuleList", i); }
   template <typename T>
   T& at(std::size_t i) const { return *ptr<T>(i); }
   auto begin() const { return modules_.begin(); }
@@ -192,10 +192,7 @@ class ModuleDictImpl : public Module {
   std::shared_ptr<Module> operator[](const std::string& key) const;
   template <typename T>
   std::shared_ptr<T> ptr(const std::string& key) const {
-    auto m = std::dynamic_pointer_cast<T>((*this)[key]);
-    TESSERA_CHECK(m != nullptr, ValueError, "ModuleDict::ptr<", detail::holder_type_name(typeid(T).name()),
-                  ">('", key, "'): the module is a ", (*this)[key]->type_name());
-    return m;
+    return ::tessera::detail::module_as<T>((*this)[key], "ModuleDict", "'" + key + "'");
   }
   template <typename T>
   T& at(const std::string& key) const { return *ptr<T>(key); }
