@@ -419,6 +419,34 @@ Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
 Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
 Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
 Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
+Tensor operator==(const Tensor& a, double b) { return eq(a, b); }
+Tensor operator!=(const Tensor& a, double b) { return ne(a, b); }
+Tensor operator<(const Tensor& a, double b) { return lt(a, b); }
+Tensor operator<=(const Tensor& a, double b) { return le(a, b); }
+Tensor operator>(const Tensor& a, double b) { return gt(a, b); }
+Tensor operator>=(const Tensor& a, double b) { return ge(a, b); }
+
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+  check_defined(a, "allclose", "first input");
+  check_defined(b, "allclose", "second input");
+  check_same_device(a, b, "allclose");
+  NoGradGuard no_grad;
+  const DType dt = promote_types(promote_types(a.dtype(), b.dtype()), DType::Float32);
+  const Tensor x = a.detach().to(dt), y = b.detach().to(dt);
+  Tensor close = le(abs(sub(x, y)), add(mul(abs(y), rtol), atol));
+  close = logical_or(close, eq(x, y));  // equal infinities
+  if (equal_nan) close = logical_or(close, logical_and(ne(x, x), ne(y, y)));
+  return all(close).item<bool>();
+}
+
+bool equal(const Tensor& a, const Tensor& b) {
+  check_defined(a, "equal", "first input");
+  check_defined(b, "equal", "second input");
+  check_same_device(a, b, "equal");
+  if (a.shape() != b.shape()) return false;
+  NoGradGuard no_grad;
+  return all(eq(a.detach(), b.detach())).item<bool>();
+}
 Tensor& operator+=(Tensor& a, const Tensor& b) { return add_(a, b); }
 Tensor& operator-=(Tensor& a, const Tensor& b) { return sub_(a, b); }
 Tensor& operator*=(Tensor& a, const Tensor& b) { return mul_(a, b); }

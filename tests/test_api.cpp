@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <string>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <tuple>
 #include <vector>
@@ -196,4 +197,24 @@ TEST_CASE("tessera::save / load: tensors, lists of tensors and module holders, a
   load(b, dir + "/net.safetensors");
   CHECK(vals(b->parameters()[0]) == vals(a->parameters()[0]));
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("scalar comparison operators, allclose and equal as torch's", "[api]") {
+  Tensor x = from_vector<float>({-1, 0.5f, 2, 7});
+  CHECK(vals(x > 0.5) == std::vector<double>{0, 0, 1, 1});
+  CHECK(vals(x >= 0.5) == std::vector<double>{0, 1, 1, 1});
+  CHECK(vals(x == 2.0) == std::vector<double>{0, 0, 1, 0});
+  CHECK((x < 0.0).dtype() == kBool);
+  Tensor y = add(x, 1e-6);
+  CHECK(allclose(x, y, 1e-5, 1e-5));
+  CHECK_FALSE(allclose(x, add(x, 1e-3)));
+  CHECK(allclose(x, add(x, 1e-3), 0.0, 2e-3));
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor special = from_vector<float>({inf, -inf, nan});
+  CHECK_FALSE(allclose(special, special));
+  CHECK(allclose(special, special, 1e-5, 1e-8, /*equal_nan=*/true));
+  CHECK(allclose(from_vector<float>({1, 1}), ones({1})));  // broadcasts, as torch.allclose
+  CHECK(equal(x, x.clone()));
+  CHECK_FALSE(equal(x, y));
+  CHECK_FALSE(equal(x, x.reshape({2, 2})));
 }

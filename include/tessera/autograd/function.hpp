@@ -47,6 +47,8 @@ std::string holder_type_name(const char* mangled);
 namespace tessera::autograd {
 
 using tensor_list = std::vector<Tensor>;
+/// libtorch's other name for it (torch::autograd::variable_list).
+using variable_list = tensor_list;
 
 /// A value kept in AutogradContext::saved_data: a double, an integer, a bool, a string or a
 /// tensor, read back with the accessor of its kind (libtorch's IValue subset).
