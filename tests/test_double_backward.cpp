@@ -97,6 +97,7 @@ TEST_CASE("create_graph: Hessian-vector products of a quadratic form, backward(c
   REQUIRE(gy.requires_grad());
   Tensor second = autograd::grad({sum(gy)}, {y})[0];  // d/dy exp(y) = exp(y)
   CHECK(values(second) == values(exp(y.detach())));
+  y.set_grad(Tensor());  // y.grad's history refers to y: drop it, or the pair is never freed (as in PyTorch)
 }
 
 TEST_CASE("gradgradcheck through the elementwise, matmul, reduction, softmax and loss ops", "[autograd][double]") {

@@ -140,7 +140,9 @@ class Tensor {
   /// Reverse-mode differentiation from this tensor: gradient defaults to 1 for a scalar.
   /// Throws AutogradError when this tensor does not require grad or is not a scalar and
   /// no gradient is given.
-  /// create_graph: the gradients get history of their own (see autograd::grad).
+  /// create_graph: the gradients get history of their own (see autograd::grad). As in
+  /// PyTorch, a leaf's .grad then refers back to the leaf (a reference cycle): reset it with
+  /// set_grad(Tensor()) when done, or prefer autograd::grad, which leaves .grad alone.
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false, bool create_graph = false) const;
   /// Same data, no autograd history.
   Tensor detach() const;

@@ -22,7 +22,9 @@
 // whose shape differs from its input's is summed down to it when it broadcasts (PyTorch's
 // validate_outputs), else an AutogradError naming the function, the index and both shapes;
 // one of another dtype is converted to the input's. Only functions with one Tensor output are
-// supported. The saved tensors and data are freed after backward unless retain_graph.
+// supported. The saved tensors and data are freed after backward unless retain_graph. Save
+// inputs, not forward's own result: the output's node holding the output is a reference
+// cycle that is only broken by a backward without retain_graph (recompute it in backward).
 // An op of the library written this way: binary_cross_entropy (src/ops_loss.cpp).
 #pragma once
 #include <cstddef>
