@@ -261,6 +261,88 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
   return out;
 }
 
+Tensor conv_transpose2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, IntPair stride,
+                        IntPair padding, IntPair output_padding, int64_t groups, IntPair dilation) {
+  const Tensor x = amp::autocast(x_in, "conv2d"), weight = amp::autocast(weight_in, "conv2d"),
+               bias = amp::autocast(bias_in, "conv2d");
+  const char* op = "conv_transpose2d";
+  check_defined(x, op, "input");
+  check_defined(weight, op, "weight");
+  TESSERA_CHECK(x.dim() == 4, ShapeError, op, ": expected a 4-D input [N, C_in, H, W], got shape ",
+                shape_str(x.shape()));
+  TESSERA_CHECK(weight.dim() == 4, ShapeError, op,
+                ": expected a 4-D weight [C_in, C_out/groups, kH, kW], got shape ", shape_str(weight.shape()));
+  check_float(x, op, "input");
+  check_same_dtype(x, weight, op, "weight");
+  check_same_device(x, weight, op, "weight");
+  if (bias.defined()) {
+    check_same_dtype(x, bias, op, "bias");
+    check_same_device(x, bias, op, "bias");
+  }
+  TESSERA_CHECK(stride.first > 0 && stride.second > 0 && dilation.first > 0 && dilation.second > 0 && groups > 0,
+                ValueError, op, ": stride ", pair_str(stride), ", dilation ", pair_str(dilation), " and groups ",
+                groups, " must be positive");
+  TESSERA_CHECK(padding.first >= 0 && padding.second >= 0, ValueError, op, ": padding must be non-negative, got ",
+                pair_str(padding));
+  TESSERA_CHECK(output_padding.first >= 0 && output_padding.second >= 0 &&
+                    (output_padding.first < stride.first || output_padding.first < dilation.first) &&
+                    (output_padding.second < stride.second || output_padding.second < dilation.second),
+                ValueError, op, ": output_padding ", pair_str(output_padding),
+                " must be non-negative and smaller than either stride ", pair_str(stride), " or dilation ",
+                pair_str(dilation));
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t kH = weight.size(2), kW = weight.size(3);
+  TESSERA_CHECK(weight.size(0) == C, ShapeError, op, ": input ", shape_str(x.shape()), " has C_in=", C,
+                " channels but weight ", shape_str(weight.shape()), " has size(0)=", weight.size(0),
+                " (the weight is [C_in, C_out/groups, kH, kW])");
+  TESSERA_CHECK(C % groups == 0, ValueError, op, ": groups=", groups, " must divide C_in=", C);
+  TESSERA_CHECK(kH > 0 && kW > 0, ShapeError, op, ": weight ", shape_str(weight.shape()), " has an empty kernel");
+  const int64_t Cout = weight.size(1) * groups;
+  const int64_t OH = (H - 1) * stride.first - 2 * padding.first + dilation.first * (kH - 1) + output_padding.first + 1;
+  const int64_t OW = (W - 1) * stride.second - 2 * padding.second + dilation.second * (kW - 1) + output_padding.second + 1;
+  TESSERA_CHECK(OH > 0 && OW > 0, ShapeError, op, ": the output would be ", OH, "x", OW, " (input ",
+                shape_str(x.shape()), ", weight ", shape_str(weight.shape()), ", stride ", pair_str(stride),
+                ", padding ", pair_str(padding), ")");
+  if (bias.defined())
+    TESSERA_CHECK(bias.dim() == 1 && bias.size(0) == Cout, ShapeError, op, ": bias must have shape [", Cout,
+                  "], got ", shape_str(bias.shape()));
+
+  // The transposed conv of x is the input gradient of conv2d(out, weight) at grad_out = x:
+  // conv2d's weight layout [C_out_conv, C_in_conv/groups, k] is exactly this weight's.
+  Conv2dParams p;
+  p.stride[0] = stride.first; p.stride[1] = stride.second;
+  p.padding[0] = padding.first; p.padding[1] = padding.second;
+  p.dilation[0] = dilation.first; p.dilation[1] = dilation.second;
+  p.groups = groups;
+  const Tensor xc = plain(x), wc = plain(weight);
+  Tensor out = empty(Shape{N, Cout, OH, OW}, TensorOptions(x.dtype(), x.device()));
+  // conv2d_backward reads its x argument only for the weight gradient: out stands in for it.
+  backend_for(x.device()).conv2d_backward(out, wc, xc, p, out, Tensor(), Tensor());
+  if (bias.defined()) {
+    NoGradGuard no_grad;
+    out.add_(plain(bias).view({1, Cout, 1, 1}));
+  }
+  if (recording({&x, &weight, &bias})) {
+    const bool gx = needs_grad(x), gw = needs_grad(weight), gb = needs_grad(bias);
+    const bool has_bias = bias.defined();
+    std::vector<Tensor> inputs{x, weight};
+    if (has_bias) inputs.push_back(bias);
+    autograd::record(out, "ConvTranspose2dBackward", inputs, [xc, wc, p, gx, gw, gb, has_bias](const Tensor& g) {
+      const Tensor gc = plain(g);
+      const TensorOptions opts(xc.dtype(), xc.device());
+      Tensor dx = gx ? empty(xc.shape(), opts) : Tensor();
+      Tensor dw = gw ? empty(wc.shape(), opts) : Tensor();
+      // d/dx: conv2d of the gradient; d/dw: conv2d's weight gradient with input g, output x.
+      if (gx) backend_for(xc.device()).conv2d_forward(gc, wc, Tensor(), p, dx);
+      if (gw) backend_for(xc.device()).conv2d_backward(gc, wc, xc, p, Tensor(), dw, Tensor());
+      std::vector<Tensor> grads{dx, dw};
+      if (has_bias) grads.push_back(gb ? sum(gc, {0, 2, 3}) : Tensor());
+      return grads;
+    });
+  }
+  return out;
+}
+
 // ---- pooling ----------------------------------------------------------------------------
 
 Tensor max_pool2d(const Tensor& x, IntPair kernel_size, IntPair stride, IntPair padding, IntPair dilation,

@@ -359,3 +359,57 @@ TEST_CASE("loss modules print their options; classification loss modules wrap th
   CHECK(nn::HuberLoss()->str() == "HuberLoss(reduction=mean, delta=1)");
   CHECK_THROWS_WITH(nll_loss(log_softmax(logits, 1), target, kBatchMean), Contains("BatchMean"));
 }
+
+TEST_CASE("conv_transpose2d against a direct scatter loop (stride, padding, output_padding, groups, dilation)",
+          "[nn][modules]") {
+  manual_seed(11);
+  struct Case {
+    int64_t N, Cin, Cout, H, W, kH, kW, s, p, op, g, d;
+  };
+  for (const Case c : {Case{2, 4, 6, 3, 4, 3, 2, 2, 1, 1, 2, 1}, Case{1, 3, 2, 4, 3, 2, 3, 1, 0, 0, 1, 2},
+                       Case{1, 2, 2, 2, 2, 3, 3, 3, 2, 2, 1, 1}}) {
+    const int64_t Cg = c.Cin / c.g, Coutg = c.Cout / c.g;
+    Tensor x = random_tensor({c.N, c.Cin, c.H, c.W}, kFloat64);
+    Tensor w = random_tensor({c.Cin, Coutg, c.kH, c.kW}, kFloat64);
+    Tensor b = random_tensor({c.Cout}, kFloat64);
+    Tensor y = conv_transpose2d(x, w, b, {c.s, c.s}, {c.p, c.p}, {c.op, c.op}, c.g, {c.d, c.d});
+    const int64_t OH = (c.H - 1) * c.s - 2 * c.p + c.d * (c.kH - 1) + c.op + 1;
+    const int64_t OW = (c.W - 1) * c.s - 2 * c.p + c.d * (c.kW - 1) + c.op + 1;
+    REQUIRE(y.shape() == Shape{c.N, c.Cout, OH, OW});
+    auto X = values(x), Wv = values(w), B = values(b);
+    std::vector<double> ref(std::size_t(c.N * c.Cout * OH * OW));
+    for (int64_t n = 0; n < c.N; ++n)
+      for (int64_t co = 0; co < c.Cout; ++co)
+        for (int64_t i = 0; i < OH * OW; ++i) ref[std::size_t((n * c.Cout + co) * OH * OW + i)] = B[std::size_t(co)];
+    for (int64_t n = 0; n < c.N; ++n)
+      for (int64_t ci = 0; ci < c.Cin; ++ci)
+        for (int64_t ih = 0; ih < c.H; ++ih)
+          for (int64_t iw = 0; iw < c.W; ++iw)
+            for (int64_t cog = 0; cog < Coutg; ++cog)
+              for (int64_t kh = 0; kh < c.kH; ++kh)
+                for (int64_t kw = 0; kw < c.kW; ++kw) {
+                  const int64_t oh = ih * c.s - c.p + kh * c.d, ow = iw * c.s - c.p + kw * c.d;
+                  if (oh < 0 || oh >= OH || ow < 0 || ow >= OW) continue;
+                  const int64_t co = (ci / Cg) * Coutg + cog;
+                  ref[std::size_t(((n * c.Cout + co) * OH + oh) * OW + ow)] +=
+                      X[std::size_t(((n * c.Cin + ci) * c.H + ih) * c.W + iw)] *
+                      Wv[std::size_t(((ci * Coutg + cog) * c.kH + kh) * c.kW + kw)];
+                }
+    check_close(values(y), ref, 1e-12);
+    CHECK(gradcheck(
+        [c](const V& v) { return conv_transpose2d(v[0], v[1], v[2], {c.s, c.s}, {c.p, c.p}, {c.op, c.op}, c.g, {c.d, c.d}); },
+        {x.detach().requires_grad_(true), w.detach().requires_grad_(true), b.detach().requires_grad_(true)}));
+  }
+  nn::ConvTranspose2d up(nn::ConvTranspose2dOptions(8, 4, 4).stride(2).padding(1));
+  CHECK(up(randn({2, 8, 7, 7})).shape() == Shape{2, 4, 14, 14});  // the usual 2x upsampling
+  CHECK(up->weight.shape() == Shape{8, 4, 4, 4});
+  const double bound = 1.0 / std::sqrt(4.0 * 4 * 4);
+  for (double v : values(up->bias)) CHECK(std::abs(v) <= bound);
+  CHECK(up->str() == "ConvTranspose2d(8, 4, kernel_size=(4, 4), stride=(2, 2), padding=(1, 1))");
+  CHECK_THROWS_WITH(conv_transpose2d(randn({1, 3, 4, 4}), randn({2, 2, 3, 3})),
+                    Contains("conv_transpose2d") && Contains("C_in=3") && Contains("[2, 2, 3, 3]"));
+  CHECK_THROWS_WITH(conv_transpose2d(randn({1, 2, 4, 4}), randn({2, 2, 3, 3}), Tensor(), {2, 2}, {0, 0}, {2, 2}),
+                    Contains("output_padding"));
+  CHECK_THROWS_AS(conv_transpose2d(randn({2, 4, 4}), randn({2, 2, 3, 3})), ShapeError);
+  CHECK_THROWS_AS(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(3, 4, 3).groups(2)), ValueError);
+}

@@ -191,6 +191,19 @@ Tensor dropout(const Tensor& x, double p, bool training);
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               std::pair<int64_t, int64_t> stride = {1, 1}, std::pair<int64_t, int64_t> padding = {0, 0},
               std::pair<int64_t, int64_t> dilation = {1, 1}, int64_t groups = 1);
+/// Transposed convolution (torch.nn.functional.conv_transpose2d; the gradient of conv2d with
+/// respect to its input): x [N, C_in, H, W], weight [C_in, C_out/groups, kH, kW] (PyTorch's
+/// layout), bias [C_out] or undefined. Output [N, C_out, OH, OW] with
+/// OH = (H - 1) s - 2p + d (k - 1) + output_padding + 1. Throws ShapeError for other ranks or a
+/// weight whose size(0) is not C_in, ValueError for non-positive stride/dilation/groups,
+/// negative padding, output_padding not smaller than stride or dilation (PyTorch's rule), or
+/// a non-positive output size. Runs on the conv2d kernels of each backend (cuDNN's backward-data
+/// on the GPU), so both devices support it; its backward is conv2d forward (input gradient)
+/// and conv2d's weight gradient.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                        std::pair<int64_t, int64_t> stride = {1, 1}, std::pair<int64_t, int64_t> padding = {0, 0},
+                        std::pair<int64_t, int64_t> output_padding = {0, 0}, int64_t groups = 1,
+                        std::pair<int64_t, int64_t> dilation = {1, 1});
 /// Max pooling (NaN propagates; the gradient of a tied window goes to its first max).
 /// stride defaults to kernel_size ({0,0} means "same as kernel").
 Tensor max_pool2d(const Tensor& x, std::pair<int64_t, int64_t> kernel_size,

@@ -130,6 +130,53 @@ std::string Conv2dImpl::extra_repr() const {
   return os.str();
 }
 
+// ---- ConvTranspose2d -------------------------------------------------------------------------
+
+ConvTranspose2dImpl::ConvTranspose2dImpl(const ConvTranspose2dOptions& opts) : Module("ConvTranspose2d"), options(opts) {
+  TESSERA_CHECK(opts.in_channels_ > 0 && opts.out_channels_ > 0 && opts.groups_ > 0, ValueError,
+                "ConvTranspose2d: in_channels, out_channels and groups must be positive, got ", opts.in_channels_, ", ",
+                opts.out_channels_, ", ", opts.groups_);
+  TESSERA_CHECK(opts.in_channels_ % opts.groups_ == 0 && opts.out_channels_ % opts.groups_ == 0, ValueError,
+                "ConvTranspose2d: in_channels (", opts.in_channels_, ") and out_channels (", opts.out_channels_,
+                ") must be divisible by groups (", opts.groups_, ")");
+  TESSERA_CHECK(positive(opts.kernel_size_) && positive(opts.stride_) && positive(opts.dilation_) &&
+                    non_negative(opts.padding_) && non_negative(opts.output_padding_),
+                ValueError, "ConvTranspose2d: kernel_size ", pair_str(opts.kernel_size_), ", stride ",
+                pair_str(opts.stride_), " and dilation ", pair_str(opts.dilation_), " must be positive, padding ",
+                pair_str(opts.padding_), " and output_padding ", pair_str(opts.output_padding_), " non-negative");
+  weight = register_parameter("weight", empty({opts.in_channels_, opts.out_channels_ / opts.groups_,
+                                               opts.kernel_size_.first, opts.kernel_size_.second}));
+  if (opts.bias_) bias = register_parameter("bias", empty({opts.out_channels_}));
+  reset_parameters();
+}
+
+void ConvTranspose2dImpl::reset_parameters() {
+  // torch.nn.modules.conv._ConvNd.reset_parameters (fan_in from weight.size(1) * kH * kW).
+  init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (bias.defined()) {
+    int64_t fan_in = init::calculate_fan_in_and_fan_out(weight).first;
+    double bound = 1.0 / std::sqrt(double(fan_in));
+    init::uniform_(bias, -bound, bound);
+  }
+}
+
+Tensor ConvTranspose2dImpl::forward(const Tensor& x) {
+  return conv_transpose2d(x, weight, bias, options.stride_, options.padding_, options.output_padding_,
+                          options.groups_, options.dilation_);
+}
+
+std::string ConvTranspose2dImpl::extra_repr() const {
+  std::ostringstream os;
+  os << options.in_channels_ << ", " << options.out_channels_ << ", kernel_size=" << pair_str(options.kernel_size_)
+     << ", stride=" << pair_str(options.stride_);
+  if (options.padding_.first || options.padding_.second) os << ", padding=" << pair_str(options.padding_);
+  if (options.output_padding_.first || options.output_padding_.second)
+    os << ", output_padding=" << pair_str(options.output_padding_);
+  if (options.groups_ != 1) os << ", groups=" << options.groups_;
+  if (!options.bias_) os << ", bias=false";
+  return os.str();
+}
+
 // ---- pooling --------------------------------------------------------------------------------
 
 Tensor MaxPool2dImpl::forward(const Tensor& x) {

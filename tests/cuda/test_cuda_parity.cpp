@@ -337,6 +337,10 @@ TEST_CASE("cuda: conv2d forward and gradients through cuDNN", "[cuda]") {
              [](const V& v) { return conv2d(v[0], v[1], Tensor(), {1, 1}, {1, 1}, {1, 1}, 2); }, true, r);
     check_op("conv 1x1", {cpu_randn({4, 8, 5, 5}, dt), cpu_randn({16, 8, 1, 1}, dt)},
              [](const V& v) { return conv2d(v[0], v[1]); }, true, r);
+    // conv_transpose2d runs on cuDNN's backward-data (forward) and forward/backward-filter.
+    check_op("conv_transpose2d stride/pad/output_padding/groups",
+             {cpu_randn({2, 4, 5, 4}, dt), cpu_randn({4, 3, 3, 2}, dt), cpu_randn({6}, dt)},
+             [](const V& v) { return conv_transpose2d(v[0], v[1], v[2], {2, 2}, {1, 0}, {1, 1}, 2); }, true, r);
   }
 }
 

@@ -119,6 +119,42 @@ class Conv2dImpl : public Module {
 };
 TESSERA_MODULE(Conv2d);
 
+struct ConvTranspose2dOptions {
+  ConvTranspose2dOptions(int64_t in_channels, int64_t out_channels, IntPair kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+  ConvTranspose2dOptions& stride(IntPair s) { stride_ = s; return *this; }
+  ConvTranspose2dOptions& padding(IntPair p) { padding_ = p; return *this; }
+  ConvTranspose2dOptions& output_padding(IntPair p) { output_padding_ = p; return *this; }
+  ConvTranspose2dOptions& dilation(IntPair d) { dilation_ = d; return *this; }
+  ConvTranspose2dOptions& groups(int64_t g) { groups_ = g; return *this; }
+  ConvTranspose2dOptions& bias(bool b) { bias_ = b; return *this; }
+  int64_t in_channels_, out_channels_;
+  IntPair kernel_size_;
+  IntPair stride_ = 1, padding_ = 0, output_padding_ = 0, dilation_ = 1;
+  int64_t groups_ = 1;
+  bool bias_ = true;
+};
+
+/// 2-D transposed convolution (conv_transpose2d in ops.hpp), torch.nn.ConvTranspose2d:
+/// weight [C_in, C_out/groups, kH, kW], bias [C_out]; initialised as PyTorch's _ConvNd
+/// (kaiming_uniform_(a = sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+/// fan_in = C_out/groups * kH * kW, computed from this weight layout as PyTorch does).
+/// Throws ValueError when the channels are not divisible by groups or a size is not positive.
+class ConvTranspose2dImpl : public Module {
+ public:
+  explicit ConvTranspose2dImpl(const ConvTranspose2dOptions& options);
+  ConvTranspose2dImpl(int64_t in_channels, int64_t out_channels, IntPair kernel_size)
+      : ConvTranspose2dImpl(ConvTranspose2dOptions(in_channels, out_channels, kernel_size)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  void reset_parameters();
+
+  ConvTranspose2dOptions options;
+  Tensor weight;
+  Tensor bias;
+};
+TESSERA_MODULE(ConvTranspose2d);
+
 struct MaxPool2dOptions {
   MaxPool2dOptions(IntPair kernel_size) : kernel_size_(kernel_size), stride_(kernel_size) {}  // NOLINT
   MaxPool2dOptions& stride(IntPair s) { stride_ = s; return *this; }
