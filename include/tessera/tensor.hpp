@@ -24,6 +24,9 @@ namespace autograd {
 struct AutogradMeta;
 struct Node;
 }  // namespace autograd
+namespace indexing {
+class TensorIndex;
+}  // namespace indexing
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
@@ -111,6 +114,24 @@ class Tensor {
   Tensor expand(const Shape& shape) const;
   Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
   Tensor operator[](int64_t index) const { return select(0, index); }
+  /// x[index] for an integer tensor or boolean mask (index({index}); see indexing.hpp).
+  Tensor operator[](const Tensor& index) const;
+
+  // ---- multi-dimensional indexing (indexing.hpp, torch::Tensor::index) -------------------
+  /// x[indices]: x.index({Slice(1, None, 2), 0, Ellipsis, None}), x.index({idx}), x.index({mask}).
+  Tensor index(const std::vector<indexing::TensorIndex>& indices) const;
+  /// x[indices] = values in place (casting values to this dtype, broadcasting it), or
+  /// x[indices] += values with accumulate. No history: refuses (AutogradError) a tensor that
+  /// requires grad while grad mode is on; use index_put for the differentiable form.
+  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, const Tensor& values,
+                     bool accumulate = false);
+  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, double value);
+  /// The out-of-place, differentiable form (tessera::index_put).
+  Tensor index_put(const std::vector<indexing::TensorIndex>& indices, const Tensor& values,
+                   bool accumulate = false) const;
+  Tensor masked_select(const Tensor& mask) const;
+  Tensor nonzero() const;
+  Tensor argwhere() const;
 
   // ---- copies and conversion -------------------------------------------------------
   /// This tensor if contiguous, else a contiguous copy.
@@ -345,3 +366,6 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts
 Tensor uniform(const Shape& shape, double low, double high, TensorOptions opts = {});
 
 }  // namespace tessera
+
+// Tensor::index's argument type, so that x.index({...}) compiles with tensor.hpp alone.
+#include "tessera/indexing.hpp"

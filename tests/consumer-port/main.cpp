@@ -152,6 +152,17 @@ void indexing() {
   // masked_fill with a comparison mask
   auto masked = x.masked_fill(x.gt(5), -1);
   check(masked.sum().item<float>() == 15 - 6, "4. masked_fill(x > 5, -1)");
+  // libtorch's tensor indexing API (torch::indexing -> tessera::indexing)
+  using namespace tessera::indexing;
+  check(max_abs_diff(x.index({Slice(), Slice(1, 3)}), cols) == 0, "4. x.index({Slice(), Slice(1, 3)})");
+  check(max_abs_diff(x.index({"...", -1}), tessera::from_vector<float>({3, 7, 11})) == 0, "4. x.index({\"...\", -1})");
+  check(max_abs_diff(x.index({x.gt(8)}), tessera::from_vector<float>({9, 10, 11})) == 0, "4. x.index({x.gt(8)})");
+  auto y = x.clone();
+  y.index_put_({Slice(), 0}, 0);
+  y.index_put_({y.gt(9)}, -1);
+  y.index_put_({tessera::from_vector<int64_t>({1, 1})}, tessera::ones({4}), /*accumulate=*/true);
+  check(max_abs_diff(y, tessera::from_vector<float>({0, 1, 2, 3, 2, 7, 8, 9, 0, 9, -1, -1}, {3, 4})) == 0,
+        "4. index_put_ with a Slice, a mask, and accumulate");
 }
 
 void module_save_load() {

@@ -344,6 +344,36 @@ TEST_CASE("cuda: conv2d forward and gradients through cuDNN", "[cuda]") {
   }
 }
 
+TEST_CASE("cuda: multi-dimensional indexing, index_put, masked_select, nonzero", "[cuda][indexing]") {
+  using V = std::vector<Tensor>;
+  using namespace tessera::indexing;
+  const Tensor i0 = from_vector<int64_t>({2, 0, -1}, {3, 1}), i1 = from_vector<int64_t>({1, 3}, {2});
+  for (DType dt : {kFloat32, kFloat64}) {
+    const Tensor x = cpu_randn({3, 5, 4}, dt);
+    // index tensors on the input's device (moved by check_op) and on the CPU (captured)
+    check_op("index basic", {x}, [](const V& v) { return v[0].index({Slice(1), None, -1, Slice(None, None, 2)}); });
+    check_op("index adjacent", {x, i0, i1}, [](const V& v) { return v[0].index({v[1], v[2]}); });
+    check_op("index separated, cpu indices", {x}, [&](const V& v) { return v[0].index({i0, Slice(), i1}); });
+    check_op("index mask", {x}, [](const V& v) { return v[0].index({gt(v[0].detach(), 0.0)}); });
+    check_op("masked_select", {x}, [](const V& v) { return masked_select(v[0], gt(v[0].detach(), 0.5)); });
+    check_op("index_put", {x, cpu_randn({3, 2, 4}, dt)},
+             [&](const V& v) { return index_put(v[0], {i0, i1}, v[1]); });
+    check_op("index_put accumulate", {x, cpu_randn({4}, dt)},
+             [](const V& v) { return index_put(v[0], {from_vector<int64_t>({1, 1, 0}), 2}, v[1], true); });
+    check_op("index_put scalar mask", {x}, [](const V& v) { return index_put(v[0], {lt(v[0].detach(), 0.0)}, 0.0); });
+    check_op("nonzero", {x}, [](const V& v) { return nonzero(gt(v[0], 0.0)); }, false);
+    Tensor a = x.clone(), b = on_cuda(x);
+    a.index_put_({Slice(), from_vector<int64_t>({4, 0})}, 7.0);
+    b.index_put_({Slice(), from_vector<int64_t>({4, 0})}, 7.0);
+    REQUIRE(b.device() == kCuda);
+    require_close(b, a);
+  }
+  const Tensor xc = on_cuda(cpu_randn({3, 4}));
+  REQUIRE_THROWS_AS(xc.index({Slice(), on_cuda(from_vector<int64_t>({0, 4}))}), IndexError);
+  REQUIRE_THROWS_WITH(xc.index({on_cuda(from_vector<int64_t>({-4}))}),
+                      Catch::Matchers::Contains("index -4") && Catch::Matchers::Contains("dim 0 with size 3"));
+}
+
 TEST_CASE("cuda: max and avg pooling with ties, padding, dilation, ceil_mode", "[cuda]") {
   using V = std::vector<Tensor>;
   for (DType dt : {kFloat32, kFloat64}) {
