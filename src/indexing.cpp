@@ -305,9 +305,10 @@ Tensor index(const Tensor& x, const std::vector<indexing::TensorIndex>& indices)
   return index_impl(x, indices, "index");
 }
 
-Tensor index_put(const Tensor& x, const std::vector<indexing::TensorIndex>& indices, const Tensor& values,
-                 bool accumulate) {
-  const char* op = "index_put";
+namespace {
+
+Tensor index_put_impl(const Tensor& x, const std::vector<indexing::TensorIndex>& indices, const Tensor& values,
+                      bool accumulate, const char* op) {
   ops_detail::check_defined(values, op, "values");
   auto [pos, R] = indexed_positions(x, indices, op);
   TESSERA_CHECK(can_expand(values.shape(), R), ShapeError, op, ": values of shape ", shape_str(values.shape()),
@@ -330,13 +331,24 @@ Tensor index_put(const Tensor& x, const std::vector<indexing::TensorIndex>& indi
   return out.reshape(x.shape());
 }
 
-Tensor index_put(const Tensor& x, const std::vector<indexing::TensorIndex>& indices, double value) {
-  const char* op = "index_put";
+Tensor index_put_impl(const Tensor& x, const std::vector<indexing::TensorIndex>& indices, double value,
+                      const char* op) {
   auto [pos, R] = indexed_positions(x, indices, op);
   (void)R;
   if (pos.numel() == 0) return x.clone();
   const Tensor hit = written_mask(x, pos, indices, /*allow_duplicates=*/true, op);
   return masked_fill(x.reshape({x.numel()}), hit, value).reshape(x.shape());
+}
+
+}  // namespace
+
+Tensor index_put(const Tensor& x, const std::vector<indexing::TensorIndex>& indices, const Tensor& values,
+                 bool accumulate) {
+  return index_put_impl(x, indices, values, accumulate, "index_put");
+}
+
+Tensor index_put(const Tensor& x, const std::vector<indexing::TensorIndex>& indices, double value) {
+  return index_put_impl(x, indices, value, "index_put");
 }
 
 Tensor masked_select(const Tensor& x, const Tensor& mask) {
@@ -428,7 +440,7 @@ Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, co
   Tensor r;
   {
     NoGradGuard no_grad;
-    r = tessera::index_put(*this, indices, values, accumulate);
+    r = index_put_impl(*this, indices, values, accumulate, op);
   }
   copy_(r);
   return *this;
@@ -445,7 +457,7 @@ Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, do
   Tensor r;
   {
     NoGradGuard no_grad;
-    r = tessera::index_put(*this, indices, value);
+    r = index_put_impl(*this, indices, value, op);
   }
   copy_(r);
   return *this;

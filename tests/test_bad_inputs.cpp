@@ -463,6 +463,17 @@ TEST_CASE("bad-input catalogue: out-of-range dims and indices", "[errors][catalo
                       [&] { cross_entropy(x, targets({std::numeric_limits<int64_t>::min(), 0})); },
                       {"cross_entropy", "target -9223372036854775808"}),
       row<IndexError>("Sequential index out of range", [] { (*mlp(2, 3, 1))[3]; }, {"Sequential", "index 3"}),
+      row<IndexError>("x.index({0, 3}) past the end", [&] { x.index({0, 3}); },
+                      {"index", "index 3", "dim 1 with size 3", "[2, 3]"}),
+      row<IndexError>("x[idx] with an index past the end", [&] { x[from_vector<int64_t>({1, -3})]; },
+                      {"index", "index -3", "element 1", "dim 0 with size 2"}),
+      row<IndexError>("index_put_ with an index past the end",
+                      [&] { rnd({2, 3}).index_put_({indexing::Slice(), from_vector<int64_t>({5})}, 0.0); },
+                      {"index_put_", "index 5", "dim 1 with size 3"}),
+      row<IndexError>("too many indices", [&] { x.index({0, 0, indexing::None, 0}); },
+                      {"index", "too many indices", "dimension 2"}),
+      row<IndexError>("a mask of the wrong shape", [&] { x.index({gt(rnd({3, 2}), 0.0)}); },
+                      {"index", "mask [3, 2]", "does not match the shape [2, 3]"}),
   };
   run_catalogue(rows);
 }

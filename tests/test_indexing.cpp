@@ -126,6 +126,10 @@ TEST_CASE("several advanced indices broadcast; adjacent stay in place, separated
     REQUIRE(values(x.index({Slice(), ints({3, 1}), 0})) ==
             D{elem(x, {0, 3, 0}), elem(x, {0, 1, 0}), elem(x, {1, 3, 0}), elem(x, {1, 1, 0}), elem(x, {2, 3, 0}),
               elem(x, {2, 1, 0})});
+    // x[0, :, idx] keeps idx in place, as PyTorch (NumPy would put it first: [3, 4])
+    const Tensor sep = x.index({0, Slice(), ints({4, 1, 0})});
+    REQUIRE(sep.shape() == Shape{4, 3});
+    REQUIRE(elem(sep, {2, 0}) == elem(x, {0, 2, 4}));
     const Tensor x4 = random_tensor({2, 3, 4, 5}, kFloat64);
     const Tensor out = x4.index({Slice(), i0, 1, i1});
     REQUIRE(out.shape() == Shape{2, 2, 3});

@@ -10,9 +10,12 @@
 // Semantics are PyTorch's (https://pytorch.org/cppdocs/notes/tensor_indexing.html and
 // NumPy's indexing rules, which PyTorch follows):
 // - An integer selects (removes the dim); a Slice narrows with Python's clamping; None inserts
-//   a dim of size 1; Ellipsis ("...") stands for as many full slices as needed; true / false
-//   insert a dim of size 1 / 0. Integers are applied first, as select(), as libtorch does.
-//   With only these ("basic") indices the result is a view sharing x's memory.
+//   a dim of size 1; Ellipsis ("...") stands for as many full slices as needed. Integers are
+//   applied as select() while walking the list, as libtorch does, so they never count as
+//   advanced indices: x[0, :, idx] on x [3, 4, 5] is [4, B] (NumPy gives [B, 4]). With only
+//   these ("basic") indices the result is a view sharing x's memory.
+// - true / false (and 0-dim bool tensors) insert a dim of size 1 / 0, as an advanced index
+//   over that new dim, as libtorch does.
 // - Integer tensors (int64 or int32, on any device) and boolean masks are "advanced" indices:
 //   the index tensors broadcast together to a shape B and the result holds
 //   x[..., i0[b], i1[b], ...] for each b in B (a copy, not a view). A mask of k dims stands for
@@ -121,7 +124,7 @@ std::string indices_str(const std::vector<TensorIndex>& indices);
 namespace tessera {
 
 /// x[indices] (torch::Tensor::index): see the top of this header for the rules. A view of x
-/// when every index is basic (integer, Slice, None, Ellipsis, bool), a new tensor otherwise.
+/// when every index is basic (integer, Slice, None, Ellipsis), a new tensor otherwise.
 /// Gradient: to x (index_add of the gradient at the indexed positions).
 Tensor index(const Tensor& x, const std::vector<indexing::TensorIndex>& indices);
 
