@@ -214,6 +214,51 @@ Tensor avg_pool2d(const Tensor& x, std::pair<int64_t, int64_t> kernel_size,
                   bool ceil_mode = false, bool count_include_pad = true);
 /// Average pooling to a fixed output size (PyTorch's start/end index rule).
 Tensor adaptive_avg_pool2d(const Tensor& x, std::pair<int64_t, int64_t> output_size);
+/// How interpolate() computes an output sample: Nearest (PyTorch's "nearest": the source
+/// index floor(dst * scale)), NearestExact ("nearest-exact": floor((dst + 0.5) * scale), the
+/// pixel-centre rule of scikit-image and PIL), Linear / Bilinear / Trilinear (1, 2 or 3
+/// spatial dims, separable linear interpolation between the two neighbouring samples).
+enum class InterpolateMode { Nearest, NearestExact, Linear, Bilinear, Trilinear };
+/// libtorch's spellings: torch::kNearest, torch::kNearestExact, torch::kLinear, ...
+inline constexpr InterpolateMode kNearest = InterpolateMode::Nearest;
+inline constexpr InterpolateMode kNearestExact = InterpolateMode::NearestExact;
+inline constexpr InterpolateMode kLinear = InterpolateMode::Linear;
+inline constexpr InterpolateMode kBilinear = InterpolateMode::Bilinear;
+inline constexpr InterpolateMode kTrilinear = InterpolateMode::Trilinear;
+/// PyTorch's name of the mode: "nearest", "nearest-exact", "linear", "bilinear", "trilinear".
+const char* interpolate_mode_name(InterpolateMode mode);
+
+/// torch::nn::functional::InterpolateFuncOptions: set exactly one of size (the output's
+/// spatial sizes) and scale_factor (output size = floor(input size * scale_factor)); one
+/// value stands for every spatial dim. align_corners (linear modes only; default false) maps
+/// the corner samples onto each other; recompute_scale_factor uses in / out as the scale
+/// instead of 1 / scale_factor.
+struct InterpolateOptions {
+  InterpolateOptions& size(std::vector<int64_t> s) { size_ = std::move(s); return *this; }
+  InterpolateOptions& scale_factor(std::vector<double> f) { scale_factor_ = std::move(f); return *this; }
+  InterpolateOptions& mode(InterpolateMode m) { mode_ = m; return *this; }
+  InterpolateOptions& align_corners(bool a) { align_corners_ = a; return *this; }
+  InterpolateOptions& recompute_scale_factor(bool r) { recompute_scale_factor_ = r; return *this; }
+  std::optional<std::vector<int64_t>> size_;
+  std::optional<std::vector<double>> scale_factor_;
+  InterpolateMode mode_ = InterpolateMode::Nearest;
+  std::optional<bool> align_corners_;
+  bool recompute_scale_factor_ = false;
+};
+
+/// Up- or down-sampling of the spatial dims of x [N, C, L], [N, C, H, W] or [N, C, D, H, W]
+/// (torch.nn.functional.interpolate). Source coordinates follow ATen's UpSample.h: with scale
+/// s = in / out (or 1 / scale_factor when given and not recomputed; (in - 1) / (out - 1) with
+/// align_corners), Nearest reads min(floor(dst * s), in - 1); the linear modes read
+/// src = s * (dst + 0.5) - 0.5 clamped at 0 (s * dst with align_corners) and blend the samples
+/// floor(src) and floor(src) + 1 (the last one repeats at the edge) by the fraction.
+/// Gradient to x (the index_add of the weighted gradients). Composite (index_select and
+/// elementwise ops along each spatial dim), so both devices and every float dtype.
+/// Throws ShapeError for another rank or a mode whose spatial rank differs (bilinear needs a
+/// 4-D input), ValueError for both or neither of size / scale_factor, a wrong number of sizes,
+/// a non-positive size or scale, align_corners with a nearest mode; DTypeError for integer x.
+Tensor interpolate(const Tensor& x, const InterpolateOptions& options);
+
 /// x [..., in] @ weight[out, in]^T + bias[out].
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 

@@ -270,4 +270,34 @@ std::string UnflattenImpl::extra_repr() const { return "dim=" + std::to_string(d
 
 std::string LogSoftmaxImpl::extra_repr() const { return "dim=" + std::to_string(dim); }
 
+// ---- resampling -------------------------------------------------------------------------------
+
+Tensor UpsampleImpl::forward(const Tensor& x) {
+  InterpolateOptions o;
+  o.size_ = options.size_;
+  o.scale_factor_ = options.scale_factor_;
+  o.mode_ = options.mode_;
+  o.align_corners_ = options.align_corners_;
+  return interpolate(x, o);
+}
+
+std::string UpsampleImpl::extra_repr() const {
+  std::ostringstream os;
+  auto list = [&os](const auto& v) {
+    os << "(";
+    for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
+    os << ")";
+  };
+  if (options.size_) {
+    os << "size=";
+    list(*options.size_);
+  } else if (options.scale_factor_) {
+    os << "scale_factor=";
+    list(*options.scale_factor_);
+  }
+  os << ", mode='" << interpolate_mode_name(options.mode_) << "'";
+  if (options.align_corners_) os << ", align_corners=" << (*options.align_corners_ ? "true" : "false");
+  return os.str();
+}
+
 }  // namespace tessera::nn

@@ -344,6 +344,23 @@ TEST_CASE("cuda: conv2d forward and gradients through cuDNN", "[cuda]") {
   }
 }
 
+TEST_CASE("cuda: interpolate (nearest, nearest-exact, bilinear, trilinear) and its gradient", "[cuda][interpolate]") {
+  using V = std::vector<Tensor>;
+  for (DType dt : {kFloat32, kFloat64}) {
+    const Tensor x = cpu_randn({2, 3, 5, 4}, dt);
+    check_op("nearest x2", {x}, [](const V& v) { return interpolate(v[0], InterpolateOptions().scale_factor({2})); });
+    check_op("nearest-exact to 3x7", {x},
+             [](const V& v) { return interpolate(v[0], InterpolateOptions().size({3, 7}).mode(kNearestExact)); });
+    check_op("bilinear 1.7x", {x},
+             [](const V& v) { return interpolate(v[0], InterpolateOptions().scale_factor({1.7}).mode(kBilinear)); });
+    check_op("bilinear align_corners to 8x3", {x}, [](const V& v) {
+      return interpolate(v[0], InterpolateOptions().size({8, 3}).mode(kBilinear).align_corners(true));
+    });
+    check_op("trilinear", {cpu_randn({1, 2, 3, 4, 2}, dt)},
+             [](const V& v) { return interpolate(v[0], InterpolateOptions().size({5, 2, 3}).mode(kTrilinear)); });
+  }
+}
+
 TEST_CASE("cuda: multi-dimensional indexing, index_put, masked_select, nonzero", "[cuda][indexing]") {
   using V = std::vector<Tensor>;
   using namespace tessera::indexing;

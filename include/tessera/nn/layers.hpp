@@ -15,6 +15,7 @@
 #include "tessera/nn/containers.hpp"
 #include "tessera/nn/module.hpp"
 #include "tessera/nn/module_holder.hpp"
+#include "tessera/ops.hpp"
 #include "tessera/tensor.hpp"
 
 namespace tessera::nn {
@@ -333,5 +334,30 @@ class UnflattenImpl : public Module {
   Shape sizes;
 };
 TESSERA_MODULE(Unflatten);
+
+/// torch::nn::UpsampleOptions: size or scale_factor (exactly one), mode (default kNearest),
+/// align_corners (linear modes only).
+struct UpsampleOptions {
+  UpsampleOptions& size(std::vector<int64_t> s) { size_ = std::move(s); return *this; }
+  UpsampleOptions& scale_factor(std::vector<double> f) { scale_factor_ = std::move(f); return *this; }
+  UpsampleOptions& mode(InterpolateMode m) { mode_ = m; return *this; }
+  UpsampleOptions& align_corners(bool a) { align_corners_ = a; return *this; }
+  std::optional<std::vector<int64_t>> size_;
+  std::optional<std::vector<double>> scale_factor_;
+  InterpolateMode mode_ = InterpolateMode::Nearest;
+  std::optional<bool> align_corners_;
+};
+
+/// interpolate(x, options) as a module (torch.nn.Upsample): [N, C, L], [N, C, H, W] or
+/// [N, C, D, H, W] resampled by nearest, nearest-exact or (bi/tri)linear interpolation.
+/// Errors as interpolate's, at forward.
+class UpsampleImpl : public Module {
+ public:
+  explicit UpsampleImpl(const UpsampleOptions& options = {}) : Module("Upsample"), options(options) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  UpsampleOptions options;
+};
+TESSERA_MODULE(Upsample);
 
 }  // namespace tessera::nn
